@@ -1,0 +1,1 @@
+"""jaxbail: in-context Bayesian imitation (BAIL) in latent-task POMDPs, jit-compiled and batched."""

@@ -1,0 +1,90 @@
+"""Task experts: backward induction in each task's fully observed MDP, batched over tasks."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxbail.instance import Instance
+
+TIE_TOL = 1e-5
+"""Subgoals whose Q* lies within this of the best count as tied; ties go to the lowest index."""
+
+
+class Experts(NamedTuple):
+    """Optimal values and the expert policies of every task, indexed from step 0.
+
+    Attributes:
+      q: ``[H, Z, S, G]`` ``Q*_{z,h}(s, g)``.
+      v: ``[H + 1, Z, S]`` ``V*_{z,h}(s)``; ``v[H] = 0``.
+      policy: ``[H, Z, S, G]`` expert subgoal probabilities ``pi*_{z,h}(g|s)``.
+      value: ``[Z]`` ``J*_z = sum_s mu_z(s) V*_{z,0}(s)``.
+    """
+
+    q: jax.Array
+    v: jax.Array
+    policy: jax.Array
+    value: jax.Array
+
+
+def greedy(q: jax.Array) -> jax.Array:
+    """One-hot of the best subgoal over the last axis; near-ties (``TIE_TOL``) to the lowest index."""
+    best = jnp.max(q, axis=-1, keepdims=True)
+    choice = jnp.argmax(q >= best - TIE_TOL, axis=-1)
+    return jax.nn.one_hot(choice, q.shape[-1], dtype=q.dtype)
+
+
+def compute_experts(instance: Instance, temperature: float | None = None) -> Experts:
+    """Backward induction ``Q*_{z,h}(s,g) = r_z(s,g) + sum_s' P_z(s'|s,g) V*_{z,h+1}(s')``.
+
+    Args:
+      instance: the POMDP family.
+      temperature: ``None`` (default) for greedy experts with lowest-index ties;
+        a positive number for Boltzmann experts ``softmax(Q*/temperature)``.
+        The values ``V*`` and ``J*`` are always those of the optimal policy.
+    """
+    if temperature is not None and not temperature > 0:
+        raise ValueError(f"temperature: must be > 0 or None, got {temperature}")
+    reward, transition = instance.reward, instance.transition
+
+    def backup(v_next, _):
+        q = reward + jnp.einsum("zsgt,zt->zsg", transition, v_next)
+        choice = greedy(q)
+        # V = Q of the greedy choice, so the expert's own gap is exactly 0.
+        v = jnp.sum(choice * q, axis=-1)
+        return v, (q, v)
+
+    v_end = jnp.zeros(instance.init.shape, instance.init.dtype)
+    _, (q, v) = jax.lax.scan(backup, v_end, None, length=instance.horizon, reverse=True)
+    v = jnp.concatenate([v, v_end[None]], axis=0)
+    if temperature is None:
+        policy = greedy(q)
+    else:
+        policy = jax.nn.softmax(q / temperature, axis=-1)
+    value = jnp.sum(instance.init * v[0], axis=-1)
+    return Experts(q=q, v=v, policy=policy, value=value)
+
+
+def policy_value(instance: Instance, policy: jax.Array) -> jax.Array:
+    """``J_z(pi)`` of a Markov policy ``[H, S, G]`` (or ``[H, Z, S, G]`` per task) in every task.
+
+    Returns:
+      ``[Z]`` expected total reward of the policy in each task's MDP.
+    """
+    if policy.ndim == 3:
+        policy = jnp.broadcast_to(policy[:, None], (instance.horizon,) + instance.reward.shape)
+
+    def backup(v_next, pi_h):
+        q = instance.reward + jnp.einsum("zsgt,zt->zsg", instance.transition, v_next)
+        v = jnp.sum(pi_h * q, axis=-1)
+        return v, None
+
+    v0, _ = jax.lax.scan(backup, jnp.zeros(instance.init.shape, instance.init.dtype), policy, reverse=True)
+    return jnp.sum(instance.init * v0, axis=-1)
+
+
+def action_gap_max(experts: Experts) -> jax.Array:
+    """``Dmax = max_{z,h,s,g} V*_{z,h}(s) - Q*_{z,h}(s,g)``, the largest action gap."""
+    return jnp.max(experts.v[:-1, ..., None] - experts.q)

@@ -1,0 +1,75 @@
+"""The planner interface: a pytree of hyperparameters with three pure functions."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from jaxbail.belief import Belief
+from jaxbail.experts import Experts
+from jaxbail.instance import Instance
+
+
+class Context(NamedTuple):
+    """What a planner may read at a decision point (all leaves per seed, traced).
+
+    Attributes:
+      belief: the exact posterior over ``(z, s)`` under the planner's model.
+      step: 0-based step ``h`` within the episode (the decision chooses ``g_{h+1}``).
+      episode: 0-based episode index ``t``.
+      num_episodes: the run's ``T`` (for schedules that know it).
+      observation: the latest observation ``o_{h+1}``.
+      prev_subgoal: the previous subgoal of this episode, ``-1`` at step 0.
+      model: the instance the planner believes in.
+      experts: the model's experts.
+      true_task, true_state: privileged information, read only by ``oracle``.
+    """
+
+    belief: Belief
+    step: jax.Array
+    episode: jax.Array
+    num_episodes: jax.Array
+    observation: jax.Array
+    prev_subgoal: jax.Array
+    model: Instance
+    experts: Experts
+    true_task: jax.Array
+    true_state: jax.Array
+
+
+class Planner(struct.PyTreeNode):
+    """Base class. Subclasses are ``flax.struct`` pytrees: hyperparameters that a
+    sweep varies (eps, exploration distribution) are array leaves, so new values
+    reuse the compiled simulation; structural choices are static fields.
+
+    A planner returns a *distribution* over subgoals; the runner draws from it
+    with one uniform, so every planner's randomness is common-random-number
+    paired with every other's.
+    """
+
+    def init(self, key: jax.Array, ctx: Context) -> Any:
+        """Per-seed planner state at the start of a run (default: none)."""
+        del key, ctx
+        return ()
+
+    def begin_episode(self, key: jax.Array, state: Any, ctx: Context) -> Any:
+        """Called once per episode, after ``o_1`` has been absorbed into the belief."""
+        del key, ctx
+        return state
+
+    def act(self, state: Any, ctx: Context) -> tuple[jax.Array, Any]:
+        """Subgoal distribution ``[G]`` at this decision and the new planner state."""
+        raise NotImplementedError
+
+
+def mixture_over_belief(belief: Belief, policy_h: jax.Array) -> jax.Array:
+    """``sum_{z,s} b(z, s) pi_{z,h}(g|s)``: ``policy_h`` is ``[Z, S, G]``."""
+    return jnp.einsum("zs,zsg->g", belief.joint, policy_h)
+
+
+def task_policy(belief: Belief, policy_h: jax.Array, task: jax.Array) -> jax.Array:
+    """Task ``task``'s expert acting on the state belief ``q(s | task)``."""
+    return jnp.einsum("s,sg->g", belief.state[task], policy_h[task])

@@ -1,0 +1,241 @@
+"""The one simulation loop: jit of vmap over seeds of a scan over episodes and steps, chunked on the host."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxbail import belief as filt
+from jaxbail.experts import Experts, compute_experts
+from jaxbail.instance import Instance
+from jaxbail.planners.base import Context, Planner
+from jaxbail.sampling import cumulative, draw, draw_from_probs
+
+__all__ = ["simulate", "SimulationResult", "log_spaced_episodes", "seed_keys"]
+
+_ENV_STREAM, _PLANNER_STREAM, _TASK_STREAM = 0, 1, 2
+
+
+class SimulationResult(NamedTuple):
+    """Per-seed results at logged episodes (host NumPy arrays).
+
+    Attributes:
+      episodes: ``[L]`` 1-based episode counts ``T'`` at which cumulative values are logged
+        (log-spaced, always including ``T`` and ``T - ceil(T/10)``).
+      gap_regret: ``[N, L]`` cumulative gap-estimator regret (primary).
+      return_regret: ``[N, L]`` cumulative realised-return regret.
+      misspecified: ``[N, L]`` cumulative count of misspecification events.
+      true_task_posterior: ``[N, L]`` posterior mass on the true task at the end of that episode.
+      tasks: ``[N]`` each seed's true task.
+      num_episodes: ``T``.
+    """
+
+    episodes: np.ndarray
+    gap_regret: np.ndarray
+    return_regret: np.ndarray
+    misspecified: np.ndarray
+    true_task_posterior: np.ndarray
+    tasks: np.ndarray
+    num_episodes: int
+
+
+class _Tables(NamedTuple):
+    """Environment tables prepared once per run (traced)."""
+
+    cum_init: jax.Array       # [Z, S]
+    cum_transition: jax.Array  # [Z, S, G, S]
+    cum_emission: jax.Array   # [Z, S, O]
+    reward: jax.Array         # [Z, S, G]
+    v: jax.Array              # [H + 1, Z, S] env V*
+    q: jax.Array              # [H, Z, S, G] env Q*
+
+
+def log_spaced_episodes(num_episodes: int, per_decade: int = 24) -> np.ndarray:
+    """Sorted unique 1-based episode counts, log-spaced, with ``T`` and ``T - ceil(T/10)``."""
+    grid = np.logspace(0, math.log10(num_episodes), max(2, int(per_decade * math.log10(max(num_episodes, 10)))))
+    last = num_episodes - math.ceil(num_episodes / 10)
+    points = np.unique(np.concatenate([np.round(grid).astype(np.int64), [num_episodes, max(last, 1)]]))
+    return points[(points >= 1) & (points <= num_episodes)]
+
+
+def seed_keys(key: jax.Array, num_seeds: int, first_seed: int = 0) -> jax.Array:
+    """Seed ``i``'s key is ``fold_in(key, i)``: independent of how many seeds run beside it."""
+    return jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(first_seed, first_seed + num_seeds))
+
+
+def _seed_start(seed_key, prior, fixed_task, planner: Planner, ctx_fn):
+    task_key = jax.random.fold_in(seed_key, _TASK_STREAM)
+    drawn = draw_from_probs(prior, jax.random.uniform(task_key))
+    task = jnp.where(fixed_task >= 0, fixed_task, drawn).astype(jnp.int32)
+    log_task = filt.prior_log_task(prior)
+    pstate = planner.init(jax.random.fold_in(seed_key, _PLANNER_STREAM), ctx_fn(task, log_task))
+    return task, log_task, pstate
+
+
+def _episode(carry, episode, seed_key, *, env: Instance, tables: _Tables, model: Instance,
+             experts: Experts, planner: Planner, num_episodes, delusional: bool):
+    """One episode of one seed. ``carry = (task, log_task, planner_state)``."""
+    task, log_task, pstate = carry
+    horizon = env.horizon
+    env_key = jax.random.fold_in(jax.random.fold_in(seed_key, _ENV_STREAM), episode)
+    plan_key = jax.random.fold_in(jax.random.fold_in(seed_key, _PLANNER_STREAM), episode)
+    begin_key, draw_key = jax.random.split(plan_key)
+    u_env = jax.random.uniform(env_key, (2 * horizon + 2,))
+    u_subgoal = jax.random.uniform(draw_key, (horizon,))
+
+    state = draw(tables.cum_init[task], u_env[0])
+    obs = draw(tables.cum_emission[task, state], u_env[1])
+    first = filt.begin_episode(model, log_task, obs)
+
+    def context(belief, step, observation, prev_subgoal, true_state):
+        return Context(belief=belief, step=step, episode=episode, num_episodes=num_episodes,
+                       observation=observation, prev_subgoal=prev_subgoal, model=model, experts=experts,
+                       true_task=task, true_state=true_state)
+
+    pstate = planner.begin_episode(begin_key, pstate, context(first.belief, jnp.int32(0), obs, jnp.int32(-1), state))
+
+    def step(c, h):
+        belief, pstate, state, obs, prev_subgoal, gap, ret, missed = c
+        probs, pstate = planner.act(pstate, context(belief, h, obs, prev_subgoal, state))
+        subgoal = draw_from_probs(probs, u_subgoal[h])
+        gap = gap + tables.v[h, task, state] - tables.q[h, task, state, subgoal]
+        ret = ret + tables.reward[task, state, subgoal]
+        next_state = draw(tables.cum_transition[task, state, subgoal], u_env[2 + 2 * h])
+        next_obs = draw(tables.cum_emission[task, next_state], u_env[3 + 2 * h])
+        if delusional:
+            evidence = filt.delusional_evidence(belief, experts.policy[h], subgoal)
+            belief, missed = evidence.belief, missed + evidence.misspecified
+        upd = filt.update(model, belief, subgoal, next_obs)
+        return (upd.belief, pstate, next_state, next_obs, subgoal, gap, ret, missed + upd.misspecified), None
+
+    zero = jnp.zeros((), jnp.float32)
+    init = (first.belief, pstate, state, obs, jnp.int32(-1), zero, zero, first.misspecified.astype(jnp.int32))
+    (belief, pstate, *_, gap, ret, missed), _ = jax.lax.scan(step, init, jnp.arange(horizon))
+    ret_regret = tables.v[0, task, :] @ env.init[task] - ret
+    # the next episode starts from this episode's task marginal
+    out = (gap, ret_regret, missed, jnp.exp(belief.log_task[task]))
+    return (task, belief.log_task, pstate), out
+
+
+def _prepare(env: Instance) -> _Tables:
+    env_experts = compute_experts(env)
+    return _Tables(cum_init=cumulative(env.init), cum_transition=cumulative(env.transition),
+                   cum_emission=cumulative(env.emission), reward=env.reward, v=env_experts.v, q=env_experts.q)
+
+
+def _run_chunk_impl(carry, keys, first_episode, env, model, experts, planner, num_episodes,
+                    chunk_len: int, delusional: bool):
+    tables = _prepare(env)
+
+    def one_seed(carry, seed_key):
+        def body(c, episode):
+            return _episode(c, episode, seed_key, env=env, tables=tables, model=model, experts=experts,
+                            planner=planner, num_episodes=num_episodes, delusional=delusional)
+        return jax.lax.scan(body, carry, first_episode + jnp.arange(chunk_len, dtype=jnp.int32))
+
+    return jax.vmap(one_seed)(carry, keys)
+
+
+_run_chunk = jax.jit(_run_chunk_impl, static_argnames=("chunk_len", "delusional"))
+
+
+def _start_impl(keys, fixed_task, model, experts, planner, num_episodes):
+    def ctx_fn(task, log_task):
+        belief = filt.Belief(log_task, model.init)
+        zero = jnp.int32(0)
+        return Context(belief=belief, step=zero, episode=zero, num_episodes=num_episodes, observation=zero,
+                       prev_subgoal=jnp.int32(-1), model=model, experts=experts, true_task=task, true_state=zero)
+    return jax.vmap(lambda k: _seed_start(k, model.prior, fixed_task, planner, ctx_fn))(keys)
+
+
+_start = jax.jit(_start_impl)
+
+
+def _strip(instance: Instance) -> Instance:
+    return instance.replace(name="")
+
+
+def simulate(key: jax.Array, instance: Instance, planner: Planner, *, num_episodes: int, num_seeds: int,
+             task: int | None = None, model: Instance | None = None, belief: str = "exact",
+             expert_temperature: float | None = None, first_seed: int = 0,
+             chunk_episodes: int | None = None, progress: bool | None = None,
+             log_points: np.ndarray | None = None) -> SimulationResult:
+    """Simulate ``num_seeds`` independent runs of ``num_episodes`` episodes.
+
+    Args:
+      key: a ``jax.random`` key; seed ``i`` uses ``fold_in(key, first_seed + i)``,
+        then separate streams for the task draw, the environment and the planner,
+        so two planners with the same key face the same tasks and noise.
+      instance: the environment.
+      planner: any :class:`~jaxbail.planners.Planner`.
+      task: ``None`` draws each seed's task from the prior (Bayesian regret);
+        an index fixes it (frequentist regret).
+      model: the instance the belief and the planner's experts use (default:
+        ``instance``; a different one of the same sizes studies misspecification).
+      belief: ``"exact"`` (SPEC 3) or ``"delusional"`` (also counts the
+        planner's own subgoals as expert evidence).
+      expert_temperature: ``None`` for greedy experts in the planner's model,
+        or a Boltzmann temperature. Regret is always against the optimal policy.
+      chunk_episodes: episodes per compiled chunk (default: about 2M seed-episodes
+        a chunk); memory stays flat in ``num_episodes``.
+      progress: show a progress bar (default: only on a terminal).
+      log_points: 1-based episode counts to log (default :func:`log_spaced_episodes`).
+    """
+    if num_episodes < 1 or num_seeds < 1:
+        raise ValueError(f"num_episodes and num_seeds must be >= 1, got {num_episodes} and {num_seeds}")
+    if belief not in ("exact", "delusional"):
+        raise ValueError(f"belief: must be 'exact' or 'delusional', got {belief!r}")
+    model = instance if model is None else model
+    if model.sizes != instance.sizes:
+        raise ValueError(f"model sizes {model.sizes} differ from the environment's {instance.sizes}")
+    if task is not None and not 0 <= task < instance.num_tasks:
+        raise ValueError(f"task: must be in [0, {instance.num_tasks - 1}], got {task}")
+    env, model = _strip(instance), _strip(model)
+    experts = _compute_experts(model, expert_temperature)
+    if log_points is None:
+        log_points = log_spaced_episodes(num_episodes)
+    log_points = np.asarray(log_points, dtype=np.int64)
+    if chunk_episodes is None:
+        chunk_episodes = max(1, min(num_episodes, (1 << 21) // num_seeds))
+    chunk_episodes = min(chunk_episodes, num_episodes)
+
+    keys = seed_keys(key, num_seeds, first_seed)
+    fixed = jnp.int32(-1 if task is None else task)
+    total = jnp.int32(num_episodes)
+    carry = _start(keys, fixed, model, experts, planner, total)
+    tasks = np.asarray(carry[0])
+
+    logged = np.zeros((4, num_seeds, len(log_points)), np.float64)
+    running = np.zeros((4, num_seeds), np.float64)
+    from tqdm.auto import tqdm
+
+    with tqdm(total=num_episodes, unit="ep", disable=(None if progress is None else not progress),
+              desc="simulate", leave=False) as bar:
+        for start in range(0, num_episodes, chunk_episodes):
+            carry, outs = _run_chunk(carry, keys, jnp.int32(start), env, model, experts, planner, total,
+                                     chunk_len=chunk_episodes, delusional=(belief == "delusional"))
+            count = min(chunk_episodes, num_episodes - start)
+            stacked = np.stack([np.asarray(o, np.float64)[:, :count] for o in outs])  # [4, N, count]
+            cums = running[:3, :, None] + np.cumsum(stacked[:3], axis=-1)
+            running[:3] = cums[:, :, -1]
+            inside = (log_points > start) & (log_points <= start + count)
+            cols = log_points[inside] - start - 1
+            logged[:3, :, inside] = cums[:, :, cols]
+            logged[3][:, inside] = stacked[3][:, cols]
+            bar.update(count)
+    return SimulationResult(episodes=log_points, gap_regret=logged[0], return_regret=logged[1],
+                            misspecified=logged[2], true_task_posterior=logged[3], tasks=tasks,
+                            num_episodes=num_episodes)
+
+
+_experts_jit = jax.jit(compute_experts, static_argnames=("temperature",))
+
+
+def _compute_experts(model: Instance, temperature: float | None) -> Experts:
+    return _experts_jit(model, temperature=temperature)
+
+
