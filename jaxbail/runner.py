@@ -87,8 +87,7 @@ def _episode(carry, episode, seed_key, *, env: Instance, tables: _Tables, model:
     u_env = jax.random.uniform(env_key, (2 * horizon + 2,))
     u_subgoal = jax.random.uniform(draw_key, (horizon,))
 
-    state = draw(tables.cum_init[task], u_env[0])
-    obs = draw(tables.cum_emission[task, state], u_env[1])
+    state, obs = env_reset(tables, task, u_env[0], u_env[1])
     first = filt.begin_episode(model, log_task, obs)
 
     def context(belief, step, observation, prev_subgoal, true_state):
@@ -104,8 +103,7 @@ def _episode(carry, episode, seed_key, *, env: Instance, tables: _Tables, model:
         subgoal = draw_from_probs(probs, u_subgoal[h])
         gap = gap + tables.v[h, task, state] - tables.q[h, task, state, subgoal]
         ret = ret + tables.reward[task, state, subgoal]
-        next_state = draw(tables.cum_transition[task, state, subgoal], u_env[2 + 2 * h])
-        next_obs = draw(tables.cum_emission[task, next_state], u_env[3 + 2 * h])
+        next_state, next_obs = env_step(tables, task, state, subgoal, u_env[2 + 2 * h], u_env[3 + 2 * h])
         if delusional:
             evidence = filt.delusional_evidence(belief, experts.policy[h], subgoal)
             belief, missed = evidence.belief, missed + evidence.misspecified
@@ -121,7 +119,20 @@ def _episode(carry, episode, seed_key, *, env: Instance, tables: _Tables, model:
     return (task, belief.log_task, pstate), out
 
 
-def _prepare(env: Instance) -> _Tables:
+def env_reset(tables: _Tables, task, u_state, u_obs):
+    """``s_1 ~ mu_z``, ``o_1 ~ O_z(.|s_1)`` from two uniforms."""
+    state = draw(tables.cum_init[task], u_state)
+    return state, draw(tables.cum_emission[task, state], u_obs)
+
+
+def env_step(tables: _Tables, task, state, subgoal, u_state, u_obs):
+    """``s' ~ P_z(.|s, g)``, ``o' ~ O_z(.|s')`` from two uniforms."""
+    next_state = draw(tables.cum_transition[task, state, subgoal], u_state)
+    return next_state, draw(tables.cum_emission[task, next_state], u_obs)
+
+
+def env_tables(env: Instance) -> _Tables:
+    """Cumulative tables and the environment's optimal values, prepared once per run."""
     env_experts = compute_experts(env)
     return _Tables(cum_init=cumulative(env.init), cum_transition=cumulative(env.transition),
                    cum_emission=cumulative(env.emission), reward=env.reward, v=env_experts.v, q=env_experts.q)
@@ -129,7 +140,7 @@ def _prepare(env: Instance) -> _Tables:
 
 def _run_chunk_impl(carry, keys, first_episode, env, model, experts, planner, num_episodes,
                     chunk_len: int, delusional: bool):
-    tables = _prepare(env)
+    tables = env_tables(env)
 
     def one_seed(carry, seed_key):
         def body(c, episode):

@@ -1,0 +1,369 @@
+"""Theory overlays (SPEC 6): distinguishability, prior constants, exact lines and the epsilon-BAIL bound."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxbail import belief as filt
+from jaxbail.experts import compute_experts
+from jaxbail.instance import Instance
+from jaxbail.planners.core import Bail, EpsilonGreedy, Map, Oracle, Psrl, Uniform, exploration_probs
+from jaxbail.sampling import cumulative, draw
+
+__all__ = ["Distinguishability", "Theory", "prior_coverage", "concentration", "max_action_gap",
+           "distinguishability", "reporter_is_injective", "frozen_posterior", "exact_line",
+           "epsilon_bound", "optimal_epsilon", "theory_for"]
+
+ENUMERATION_LIMIT = 200_000
+"""Largest number of observation/subgoal sequences eta is computed by exact enumeration for."""
+
+
+class Distinguishability(NamedTuple):
+    """``eta = min_{z != z'} D_H^2`` of episode trajectory laws under ``pi_exp``.
+
+    Attributes:
+      eta: the estimate (exact where ``method`` is not ``monte_carlo``).
+      lo, hi: a 95% interval (equal to ``eta`` when exact).
+      method: ``recursion`` (deterministic injective Reporter), ``enumeration``
+        (every trajectory, small instances) or ``monte_carlo``.
+      pair: the task pair attaining the minimum.
+      hellinger: ``[Z, Z]`` all squared Hellinger distances (estimates).
+    """
+
+    eta: float
+    lo: float
+    hi: float
+    method: str
+    pair: tuple[int, int]
+    hellinger: np.ndarray
+
+
+class Theory(NamedTuple):
+    """What the theory says for a run, or why it says nothing.
+
+    ``kind`` is ``exact_line``, ``upper_bound`` or ``None`` (then ``note`` says why).
+    """
+
+    kind: str | None
+    value: float | None
+    formula: str | None
+    note: str
+    per_episode: float | None = None
+
+    def to_json(self) -> dict[str, Any] | None:
+        if self.kind is None:
+            return None
+        return {"kind": self.kind, "value": self.value, "formula": self.formula}
+
+
+def _np(x) -> np.ndarray:
+    return np.asarray(x, dtype=np.float64)
+
+
+def _prior(instance: Instance) -> np.ndarray:
+    """The prior as the simulator uses it: float32 entries renormalised in float64."""
+    prior = _np(instance.prior)
+    return prior / prior.sum()
+
+
+def prior_coverage(prior) -> float:
+    """``c_Z = max_z 1 / (Z rho(z))``."""
+    prior = _np(prior)
+    return float(np.max(1.0 / (prior.size * prior)))
+
+
+def concentration(prior) -> np.ndarray:
+    """``[Z]`` ``C_z = sum_{z' != z} sqrt(rho(z') / rho(z))``."""
+    prior = _np(prior)
+    root = np.sqrt(prior)
+    return (root.sum() - root) / root
+
+
+def evaluate(instance: Instance, policy) -> tuple[np.ndarray, np.ndarray]:
+    """Float64 policy evaluation of a Markov policy in every task's MDP.
+
+    Args:
+      policy: ``[H, S, G]`` (shared) or ``[H, Z, S, G]`` (per task) subgoal probabilities.
+    Returns:
+      ``(J [Z], Q [H, Z, S, G])``: expected total reward and the policy's Q-values.
+    """
+    reward, trans, policy = _np(instance.reward), _np(instance.transition), _np(policy)
+    if policy.ndim == 3:
+        policy = np.broadcast_to(policy[:, None], (instance.horizon,) + reward.shape)
+    v = np.zeros(reward.shape[:2])
+    qs = []
+    for h in reversed(range(instance.horizon)):
+        q = reward + np.einsum("zsgt,zt->zsg", trans, v)
+        v = np.sum(policy[h] * q, axis=-1)
+        qs.append(q)
+    return np.sum(_np(instance.init) * v, axis=-1), np.stack(qs[::-1])
+
+
+def max_action_gap(instance: Instance) -> float:
+    """``Dmax = max_{z,h,s,g} V*_{z,h}(s) - Q*_{z,h}(s,g)`` (float64, for the experts' greedy policy)."""
+    _, q = evaluate(instance, compute_experts(instance).policy)
+    return float(np.max(q.max(axis=-1, keepdims=True) - q))
+
+
+def reporter_is_injective(instance: Instance) -> bool:
+    """True when every task's Reporter is deterministic and tells states apart (the state is known)."""
+    emission = _np(instance.emission)
+    deterministic = np.all((emission == 0) | (emission == 1))
+    return bool(deterministic and np.all(emission.sum(axis=1) <= 1))
+
+
+def _trajectory_count(instance: Instance) -> int:
+    return instance.num_observations * (instance.num_subgoals * instance.num_observations) ** instance.horizon
+
+
+def _bc_recursion(instance: Instance, explore: np.ndarray) -> np.ndarray:
+    """``[Z, Z]`` Bhattacharyya coefficients by a forward recursion in observation space
+    (the Reporter is deterministic and injective, so observations are states)."""
+    emission = _np(instance.emission)  # [Z, S, O], one-hot rows, injective
+    init = np.einsum("zs,zso->zo", _np(instance.init), emission)
+    trans = np.einsum("zso,zsgt,ztp->zogp", emission, _np(instance.transition), emission)
+    num_tasks = instance.num_tasks
+    bc = np.ones((num_tasks, num_tasks))
+    for a in range(num_tasks):
+        for b in range(a + 1, num_tasks):
+            alpha = np.sqrt(init[a] * init[b])
+            step = np.einsum("g,ogp->op", explore, np.sqrt(trans[a] * trans[b]))
+            for _ in range(instance.horizon):
+                alpha = alpha @ step
+            bc[a, b] = bc[b, a] = alpha.sum()
+    return bc
+
+
+def _bc_enumeration(instance: Instance, explore: np.ndarray) -> np.ndarray:
+    """``[Z, Z]`` Bhattacharyya coefficients by enumerating every (observation, subgoal) sequence."""
+    init, trans, emission = _np(instance.init), _np(instance.transition), _np(instance.emission)
+    # alpha[n, z, s] = P_z(prefix n, s_h = s) ; weight[n] = pi_exp(subgoals of prefix n)
+    alpha = np.einsum("zs,zso->ozs", init, emission)
+    weight = np.ones(alpha.shape[0])
+    for _ in range(instance.horizon):
+        pred = np.einsum("nzs,zsgt->ngzt", alpha, trans)
+        alpha = np.einsum("ngzt,zto->ngozt", pred, emission).reshape(-1, *alpha.shape[1:])
+        weight = np.einsum("n,g->ng", weight, explore)
+        weight = np.repeat(weight[:, :, None], instance.num_observations, axis=2).reshape(-1)
+    probs = alpha.sum(axis=-1)  # [n, Z], each P_z(obs | subgoals)
+    return np.einsum("n,nz,ny->zy", weight, np.sqrt(probs), np.sqrt(probs))
+
+
+def _bc_monte_carlo(instance: Instance, explore: np.ndarray, num_samples: int, key) -> tuple[np.ndarray, np.ndarray]:
+    """Estimates and standard errors of ``BC(z, z') = E_z sqrt(P_z'(traj) / P_z(traj))``."""
+    from jaxbail.runner import env_reset, env_step, env_tables
+
+    model = instance.replace(name="")
+    tables = env_tables(model)
+    cum_explore = cumulative(jnp.asarray(explore, jnp.float32))
+    horizon = instance.horizon
+    uniform_log_task = filt.prior_log_task(jnp.ones(instance.num_tasks))
+
+    def sample(key, task):
+        u = jax.random.uniform(key, (3 * horizon + 2,))
+        state, obs0 = env_reset(tables, task, u[0], u[1])
+
+        def step(state, h):
+            subgoal = draw(cum_explore, u[2 + 3 * h])
+            state, obs = env_step(tables, task, state, subgoal, u[3 + 3 * h], u[4 + 3 * h])
+            return state, (subgoal, obs)
+
+        _, (subgoals, obs) = jax.lax.scan(step, state, jnp.arange(horizon))
+        observations = jnp.concatenate([obs0[None], obs])
+        *_, end_log_task = filt.filter_episode(model, uniform_log_task, observations, subgoals)
+        # from a uniform prior, log_task[z'] - log_task[z] = log P_z'(traj) - log P_z(traj)
+        return jnp.exp(0.5 * (end_log_task - end_log_task[task]))
+
+    @jax.jit
+    def run(key):
+        def per_task(task):
+            keys = jax.random.split(jax.random.fold_in(key, task), num_samples)
+            return jax.vmap(sample, in_axes=(0, None))(keys, task)
+        return jax.vmap(per_task)(jnp.arange(instance.num_tasks))  # [Z, n, Z]
+
+    ratios = np.asarray(run(key), dtype=np.float64)
+    return ratios.mean(axis=1), ratios.std(axis=1, ddof=1) / math.sqrt(num_samples)
+
+
+def distinguishability(instance: Instance, explore=None, *, method: str = "auto", num_samples: int = 20_000,
+                       key: jax.Array | None = None) -> Distinguishability:
+    """``eta`` of SPEC 6 under the exploration policy (uniform by default).
+
+    ``method="auto"``: the exact recursion when the Reporter is deterministic and
+    injective, exact enumeration when there are at most ``ENUMERATION_LIMIT``
+    trajectories, else Monte Carlo with a 95% interval.
+    """
+    if instance.num_tasks < 2:
+        raise ValueError("distinguishability needs at least two tasks")
+    explore = _np(exploration_probs(explore, instance.num_subgoals))
+    if method == "auto":
+        if reporter_is_injective(instance):
+            method = "recursion"
+        elif _trajectory_count(instance) <= ENUMERATION_LIMIT:
+            method = "enumeration"
+        else:
+            method = "monte_carlo"
+    if method == "recursion":
+        if not reporter_is_injective(instance):
+            raise ValueError("method='recursion' needs a deterministic injective Reporter")
+        bc, se = _bc_recursion(instance, explore), None
+    elif method == "enumeration":
+        bc, se = _bc_enumeration(instance, explore), None
+    elif method == "monte_carlo":
+        key = jax.random.PRNGKey(0) if key is None else key
+        est, est_se = _bc_monte_carlo(instance, explore, num_samples, key)
+        # symmetrise: average the two directions' estimates
+        bc, se = 0.5 * (est + est.T), 0.5 * np.sqrt(est_se**2 + est_se.T**2)
+    else:
+        raise ValueError(f"method: must be auto, recursion, enumeration or monte_carlo, got {method!r}")
+    hellinger = np.clip(1.0 - bc, 0.0, 1.0)
+    np.fill_diagonal(hellinger, np.inf)
+    a, b = np.unravel_index(np.argmin(hellinger), hellinger.shape)
+    eta = float(hellinger[a, b])
+    if se is None:
+        lo = hi = eta
+    else:
+        lows = np.clip(1.0 - (bc + 1.959963984540054 * se), 0.0, 1.0)
+        highs = np.clip(1.0 - (bc - 1.959963984540054 * se), 0.0, 1.0)
+        np.fill_diagonal(lows, np.inf)
+        np.fill_diagonal(highs, np.inf)
+        lo, hi = float(lows.min()), float(highs.min())
+    np.fill_diagonal(hellinger, 0.0)
+    return Distinguishability(eta, lo, hi, method, (int(min(a, b)), int(max(a, b))), hellinger)
+
+
+def frozen_posterior(instance: Instance, experts=None) -> tuple[bool, str]:
+    """Whether the posterior can never move under the experts' subgoals (SPEC 6).
+
+    Checked as: identical initial laws and Reporters for all tasks, and identical
+    transitions for all tasks under every subgoal some expert uses at some step and state.
+    """
+    experts = compute_experts(instance) if experts is None else experts
+    policy = _np(experts.policy)
+    used = np.flatnonzero(policy.reshape(-1, instance.num_subgoals).max(axis=0) > 0)
+    init, emission, trans = _np(instance.init), _np(instance.emission), _np(instance.transition)
+    if not np.allclose(init, init[:1], atol=1e-7):
+        return False, "the initial-state laws differ across tasks"
+    if not np.allclose(emission, emission[:1], atol=1e-7):
+        return False, "the Reporters differ across tasks"
+    used_trans = trans[:, :, used, :]
+    if not np.allclose(used_trans, used_trans[:1], atol=1e-7):
+        return False, "a subgoal the experts use has task-dependent transitions"
+    return True, f"experts use subgoals {used.tolist()}, whose laws are the same in every task"
+
+
+def _per_task_regret(instance: Instance, planner, experts) -> np.ndarray | None:
+    """``[Z]`` exact per-episode regret of a planner that is a fixed Markov policy on this instance."""
+    policy = _np(experts.policy)  # [H, Z, S, G]
+    values, _ = evaluate(instance, policy)
+    prior = _prior(instance)
+    if isinstance(planner, Oracle):
+        return np.zeros_like(values)
+    if isinstance(planner, Uniform):
+        probs = _np(exploration_probs(planner.explore, instance.num_subgoals))
+        uniform = np.broadcast_to(probs, (instance.horizon, instance.num_states, instance.num_subgoals))
+        return values - evaluate(instance, uniform)[0]
+    if isinstance(planner, Bail):
+        return values - evaluate(instance, np.einsum("z,hzsg->hsg", prior, policy))[0]
+    if isinstance(planner, Map):
+        mode = int(np.argmax(prior))
+        return values - evaluate(instance, policy[:, mode])[0]
+    if isinstance(planner, Psrl):
+        per_sample = np.stack([evaluate(instance, policy[:, k])[0] for k in range(instance.num_tasks)])
+        return values - prior @ per_sample
+    return None
+
+
+def _average(per_task: np.ndarray, instance: Instance, task: int | None) -> float:
+    return float(per_task[task]) if task is not None else float(_prior(instance) @ per_task)
+
+
+def exact_line(instance: Instance, planner, task: int | None = None) -> Theory:
+    """The exact per-episode regret ``c`` (``Reg(T) = c T``) where one applies.
+
+    ``oracle`` and ``uniform`` anywhere; ``bail``, ``map`` and ``psrl`` on a
+    frozen-posterior instance with an injective Reporter, where each is a fixed
+    Markov policy (policy evaluation gives ``c``).
+    """
+    experts = compute_experts(instance)
+    if isinstance(planner, (Bail, Map, Psrl)):
+        frozen, why = frozen_posterior(instance, experts)
+        if not frozen:
+            return Theory(None, None, None, f"no exact line: the posterior can move ({why})")
+        if not reporter_is_injective(instance):
+            return Theory(None, None, None, "no exact line: the Reporter is not injective, so the policy "
+                          "depends on the observation history")
+    per_task = _per_task_regret(instance, planner, experts)
+    if per_task is None:
+        return Theory(None, None, None, f"no exact line for planner {type(planner).__name__}")
+    c = _average(per_task, instance, task)
+    return Theory("exact_line", None, None, "exact per-episode regret by policy evaluation", per_episode=c)
+
+
+def optimal_epsilon(dmax: float, c_const: float, eta: float, num_episodes: int) -> float:
+    """The bound-optimal ``eps* = min(1, sqrt(Dmax C / (eta T)))``."""
+    return float(min(1.0, math.sqrt(dmax * c_const / (eta * num_episodes))))
+
+
+def epsilon_bound(horizon: int, dmax: float, c_const: float, eta: float, num_episodes: int,
+                  scale: float, power: float) -> tuple[float, str]:
+    """The SPEC 6 upper bound on ``E Reg(T)`` of epsilon-BAIL.
+
+    Fixed ``eps`` (``power = 0``): ``eps T H + H Dmax C / (eps eta)``. A decaying
+    schedule ``eps_t = min(1, scale t^-power)``: the same argument summed episode by
+    episode, ``sum_t min(H, eps_t H + H Dmax C prod_{s<t} (1 - eta eps_s))``.
+    """
+    if power == 0:
+        eps = min(1.0, scale)
+        if eps <= 0:
+            return float("inf"), "eps T H + H Dmax C / (eps eta) (infinite at eps = 0)"
+        value = eps * num_episodes * horizon + horizon * dmax * c_const / (eps * eta)
+        return float(value), "eps*T*H + H*Dmax*C/(eps*eta)"
+    t = np.arange(1, num_episodes + 1, dtype=np.float64)
+    eps_t = np.minimum(1.0, scale * t ** (-power))
+    survive = np.concatenate([[1.0], np.cumprod(1.0 - eta * eps_t)[:-1]])
+    per_episode = np.minimum(horizon, eps_t * horizon + horizon * dmax * c_const * survive)
+    return float(per_episode.sum()), "sum_t min(H, eps_t*H + H*Dmax*C*prod_{s<t}(1 - eta*eps_s))"
+
+
+def theory_for(instance: Instance, planner, num_episodes: int, task: int | None = None, *,
+               model: Instance | None = None, expert_temperature: float | None = None,
+               eta: Distinguishability | None = None) -> Theory:
+    """The line or bound matching a run of ``planner`` on ``instance``, or why none applies."""
+    if model is not None and model is not instance:
+        same = all(np.array_equal(_np(getattr(model, k)), _np(getattr(instance, k)))
+                   for k in ("prior", "init", "transition", "emission", "reward"))
+        if not same:
+            return Theory(None, None, None, "no theory: the planner's model differs from the environment")
+    if expert_temperature is not None:
+        return Theory(None, None, None, "no theory: the experts are Boltzmann, not optimal")
+    if isinstance(planner, EpsilonGreedy):
+        if not isinstance(planner.inner, Bail):
+            return Theory(None, None, None, f"no bound for epsilon-greedy around {type(planner.inner).__name__}")
+        if not reporter_is_injective(instance):
+            return Theory(None, None, None, "no bound: it is derived for an injective Reporter (known state)")
+        if instance.num_tasks < 2:
+            return Theory("upper_bound", float(num_episodes * instance.horizon * float(planner.scale)),
+                          "eps*T*H (one task)", "one task: only exploration costs")
+        eta = distinguishability(instance, planner.explore) if eta is None else eta
+        if eta.lo <= 0:
+            return Theory(None, None, None, "no bound: eta = 0 under the exploration policy (tasks indistinguishable)")
+        c_z = concentration(_prior(instance))
+        c_const = _average(c_z, instance, task)
+        dmax = max_action_gap(instance)
+        value, formula = epsilon_bound(instance.horizon, dmax, c_const, eta.lo, num_episodes,
+                                       float(planner.scale), float(planner.power))
+        note = (f"eta={eta.eta:.6g} ({eta.method}{'' if eta.lo == eta.hi else ', lower 95% end used'}), "
+                f"Dmax={dmax:.6g}, C={c_const:.6g}, H={instance.horizon}")
+        return Theory("upper_bound", value, formula, note)
+    line = exact_line(instance, planner, task)
+    if line.kind is None:
+        return line
+    value = line.per_episode * num_episodes
+    formula = f"c*T with c = J*_z - J_z(pi) = {line.per_episode:.9g} per episode"
+    return Theory("exact_line", float(value), formula, line.note, line.per_episode)
