@@ -17,7 +17,7 @@ from jaxbail.sampling import cumulative, draw
 
 __all__ = ["Distinguishability", "Theory", "prior_coverage", "concentration", "max_action_gap",
            "distinguishability", "reporter_is_injective", "frozen_posterior", "exact_line",
-           "epsilon_bound", "optimal_epsilon", "theory_for"]
+           "epsilon_bound", "optimal_epsilon", "bound_constants", "evaluate", "theory_for"]
 
 ENUMERATION_LIMIT = 200_000
 """Largest number of observation/subgoal sequences eta is computed by exact enumeration for."""
@@ -305,6 +305,15 @@ def exact_line(instance: Instance, planner, task: int | None = None) -> Theory:
     return Theory("exact_line", None, None, "exact per-episode regret by policy evaluation", per_episode=c)
 
 
+def bound_constants(instance: Instance, task: int | None = None, explore=None,
+                    eta: Distinguishability | None = None) -> tuple[float, float, Distinguishability]:
+    """``(Dmax, C, eta)`` of the epsilon-BAIL bound: ``C = C_z`` for a fixed task, its
+    prior average in Bayesian mode."""
+    eta = distinguishability(instance, explore) if eta is None else eta
+    c_const = _average(concentration(_prior(instance)), instance, task)
+    return max_action_gap(instance), c_const, eta
+
+
 def optimal_epsilon(dmax: float, c_const: float, eta: float, num_episodes: int) -> float:
     """The bound-optimal ``eps* = min(1, sqrt(Dmax C / (eta T)))``."""
     return float(min(1.0, math.sqrt(dmax * c_const / (eta * num_episodes))))
@@ -350,12 +359,9 @@ def theory_for(instance: Instance, planner, num_episodes: int, task: int | None 
         if instance.num_tasks < 2:
             return Theory("upper_bound", float(num_episodes * instance.horizon * float(planner.scale)),
                           "eps*T*H (one task)", "one task: only exploration costs")
-        eta = distinguishability(instance, planner.explore) if eta is None else eta
+        dmax, c_const, eta = bound_constants(instance, task, planner.explore, eta)
         if eta.lo <= 0:
             return Theory(None, None, None, "no bound: eta = 0 under the exploration policy (tasks indistinguishable)")
-        c_z = concentration(_prior(instance))
-        c_const = _average(c_z, instance, task)
-        dmax = max_action_gap(instance)
         value, formula = epsilon_bound(instance.horizon, dmax, c_const, eta.lo, num_episodes,
                                        float(planner.scale), float(planner.power))
         note = (f"eta={eta.eta:.6g} ({eta.method}{'' if eta.lo == eta.hi else ', lower 95% end used'}), "

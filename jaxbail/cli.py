@@ -1,0 +1,268 @@
+"""The ``jaxbail`` command line: a thin front-end over the Python API."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from jaxbail.instance import InstanceError
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as one line on stderr, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, no usage dump
+        raise UsageError(message)
+
+
+def _positive_int(name: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a positive integer, got {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be a positive integer, got {value}")
+        return value
+    return parse
+
+
+def _int(name: str):
+    def parse(text: str) -> int:
+        try:
+            return int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
+    return parse
+
+
+def _add_instance_args(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    from jaxbail.instances import INSTANCES
+
+    group = parser.add_mutually_exclusive_group(required=required)
+    group.add_argument("--instance", metavar="NAME", help=f"a built-in instance: {', '.join(INSTANCES)}")
+    group.add_argument("--instance-file", metavar="F", help="an instance JSON file (SPEC 9 format)")
+    parser.add_argument("--param", metavar="KEY=VALUE", action="append", default=[],
+                        help="a parameter of the built-in instance, e.g. num_tasks=4 or prior=0.5,0.3,0.2")
+
+
+def _load_instance(args: argparse.Namespace):
+    from jaxbail.instance import load_instance
+    from jaxbail.instances import instance_by_name, parse_params
+
+    if args.instance_file is not None:
+        if args.param:
+            raise UsageError("--param applies to built-in instances (--instance), not to --instance-file")
+        return load_instance(args.instance_file)
+    return instance_by_name(args.instance, **parse_params(args.instance, args.param))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from jaxbail.planners import PLANNERS
+
+    parser = _Parser(prog="jaxbail", description="In-context Bayesian imitation (BAIL) for LLM agents: "
+                     "regret simulations with theory overlays.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="simulate a planner over many seeds and report regret")
+    _add_instance_args(run)
+    run.add_argument("--model-file", metavar="F", help="the instance the planner believes in (default: the "
+                     "environment); same sizes, for misspecification studies")
+    run.add_argument("--planner", required=True, choices=list(PLANNERS), metavar="P",
+                     help=f"one of {', '.join(PLANNERS)}")
+    run.add_argument("--eps", metavar="X", help="eps_* planners: a number in [0,1], 'auto' (bound-optimal for "
+                     "this T, the default) or 'anytime:c' (eps_t = min(1, c/sqrt(t)))")
+    run.add_argument("--mode", choices=["bayes", "fixed"], default="bayes",
+                     help="bayes: each seed's task from the prior (Bayesian regret); fixed: --task")
+    run.add_argument("--task", type=_int("--task"), help="the true task in --mode fixed")
+    run.add_argument("--episodes", type=_positive_int("--episodes"), required=True, metavar="T")
+    run.add_argument("--seeds", type=_positive_int("--seeds"), required=True, metavar="N")
+    run.add_argument("--seed", type=_int("--seed"), default=0, metavar="K", help="the base PRNG seed")
+    run.add_argument("--belief", choices=["exact", "delusional"], default="exact",
+                     help="the exact posterior (default) or the delusional variant")
+    run.add_argument("--expert-temperature", type=float, metavar="TAU",
+                     help="Boltzmann experts for the planner (default: greedy)")
+    run.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    run.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+
+    replay = sub.add_parser("replay", help="posterior and BAIL at every decision of a given trajectory")
+    _add_instance_args(replay)
+    replay.add_argument("--trajectory", required=True, metavar="TR.json")
+    replay.add_argument("--json", action="store_true", help="one JSON object on stdout")
+
+    sub.add_parser("list", help="list built-in instances and planners")
+    return parser
+
+
+def _check_run_args(args: argparse.Namespace, instance) -> int | None:
+    if args.mode == "fixed":
+        if args.task is None:
+            raise UsageError("--mode fixed needs --task Z")
+        if not 0 <= args.task < instance.num_tasks:
+            raise UsageError(f"--task must be in [0, {instance.num_tasks - 1}] for this instance, got {args.task}")
+        return args.task
+    if args.task is not None:
+        raise UsageError("--task needs --mode fixed")
+    return None
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from jaxbail.experiment import parse_eps, run_and_summarize
+    from jaxbail.instance import load_instance
+
+    eps = None
+    if args.eps is not None:
+        if not args.planner.startswith("eps_"):
+            raise UsageError(f"--eps applies to eps_* planners, not to {args.planner!r}")
+        try:
+            eps = parse_eps(args.eps)
+        except ValueError as err:
+            raise UsageError(f"--eps: {err}") from None
+    if args.expert_temperature is not None and not args.expert_temperature > 0:
+        raise UsageError(f"--expert-temperature must be > 0, got {args.expert_temperature:g}")
+    instance = _load_instance(args)
+    task = _check_run_args(args, instance)
+    model = None
+    if args.model_file is not None:
+        model = load_instance(args.model_file)
+        if model.sizes != instance.sizes:
+            raise UsageError(f"--model-file: sizes {model.sizes} differ from the environment's {instance.sizes}")
+    try:
+        summary = run_and_summarize(instance, args.planner, num_episodes=args.episodes, num_seeds=args.seeds,
+                                    task=task, eps=eps, seed=args.seed, model=model, belief=args.belief,
+                                    expert_temperature=args.expert_temperature,
+                                    progress=False if args.no_progress else None)
+    except ValueError as err:
+        raise UsageError(f"--eps: {err}") from None
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(_human_summary(summary))
+    return 0
+
+
+def _fmt(x: Any, digits: int = 4) -> str:
+    if x is None:
+        return "n/a"
+    if isinstance(x, float):
+        return f"{x:.{digits}g}"
+    return str(x)
+
+
+def _fixed(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
+
+
+def _human_summary(s: dict[str, Any]) -> str:
+    lines = [f"{s['planner']} on {s['instance'] or 'instance file'} ({s['mode']} mode"
+             + (f", task {s['task']}" if s["task"] is not None else "") + f"): "
+             f"{s['seeds']} seeds x {s['episodes']} episodes"]
+    if s["eps"]:
+        lines.append(f"  eps: {s['eps']['spec']} -> {_fmt(s['eps']['eps'])}")
+    lo, hi = s["regret_ci95"]
+    lines.append(f"  cumulative regret (gap estimator): {_fmt(s['regret_mean'])}  95% CI [{_fmt(lo)}, {_fmt(hi)}]")
+    lo, hi = s["return_regret_ci95"]
+    lines.append(f"  cumulative regret (return estimator): {_fmt(s['return_regret_mean'])}  "
+                 f"95% CI [{_fmt(lo)}, {_fmt(hi)}]")
+    lo, hi = s["slope_ci95"]
+    lines.append(f"  log-log slope over episodes {s['slope_range'][0]}..{s['slope_range'][1]}: "
+                 f"{_fixed(s['slope'])}  95% CI [{_fixed(lo)}, {_fixed(hi)}]")
+    lines.append(f"  per-episode regret, last 10% of episodes: {_fmt(s['per_episode_regret_last'])}")
+    lines.append(f"  posterior mass on the true task at the end: {_fmt(s['true_task_posterior_final'])}")
+    if s["misspecification_events"]:
+        lines.append(f"  misspecification events: {s['misspecification_events']}")
+    th = s["theory"]
+    if th is None:
+        lines.append(f"  theory: none ({s['theory_note']})")
+    else:
+        label = "exact line" if th["kind"] == "exact_line" else "upper bound"
+        lines.append(f"  theory ({label}): {_fmt(th['value'])} at T={s['episodes']}  [{th['formula']}]")
+        lines.append(f"    {s['theory_note']}")
+    return "\n".join(lines)
+
+
+def _load_trajectory(path: str, instance) -> list[tuple[list[int], list[int]]]:
+    try:
+        text = Path(path).read_text()
+    except OSError as err:
+        raise UsageError(f"--trajectory: cannot read {path!r}: {err.strerror or err}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise UsageError(f"--trajectory: invalid JSON at line {err.lineno} column {err.colno}: {err.msg}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("episodes"), list):
+        raise UsageError("--trajectory: expected an object with a list 'episodes'")
+    horizon, num_obs, num_subgoals = instance.horizon, instance.num_observations, instance.num_subgoals
+    episodes = []
+    for t, episode in enumerate(data["episodes"]):
+        if not isinstance(episode, dict):
+            raise UsageError(f"--trajectory: episodes[{t}] must be an object with 'observations' and 'subgoals'")
+        for key, length, bound in (("observations", horizon + 1, num_obs), ("subgoals", horizon, num_subgoals)):
+            seq = episode.get(key)
+            if not isinstance(seq, list):
+                raise UsageError(f"--trajectory: episodes[{t}].{key} is missing or not a list")
+            if len(seq) != length:
+                raise UsageError(f"--trajectory: episodes[{t}].{key} has length {len(seq)}, expected {length} "
+                                 f"(horizon {horizon})")
+            for h, value in enumerate(seq):
+                if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < bound:
+                    raise UsageError(f"--trajectory: episodes[{t}].{key}[{h}] = {value!r} is out of range "
+                                     f"[0, {bound - 1}]")
+        episodes.append((episode["observations"], episode["subgoals"]))
+    return episodes
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from jaxbail.replay import replay
+
+    instance = _load_instance(args)
+    episodes = _load_trajectory(args.trajectory, instance)
+    out = replay(instance, episodes)
+    if args.json:
+        print(json.dumps(out))
+    else:
+        for step in out["steps"]:
+            post = " ".join(f"{p:.4f}" for p in step["task_posterior"])
+            bail = " ".join(f"{p:.4f}" for p in step["bail"])
+            print(f"episode {step['episode']} step {step['step']}: task posterior [{post}]  bail [{bail}]")
+        if out["misspecification_events"]:
+            print(f"misspecification events: {out['misspecification_events']}")
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    import inspect
+
+    from jaxbail.instances import INSTANCES
+    from jaxbail.planners import PLANNERS
+
+    print("instances:")
+    for name, fn in INSTANCES.items():
+        params = [p for p in inspect.signature(fn).parameters if p != "key"] + (["seed"] if name == "random" else [])
+        print(f"  {name:<12} {(fn.__doc__ or '').strip().splitlines()[0]}  params: {', '.join(params)}")
+    print("planners:")
+    for name, text in PLANNERS.items():
+        print(f"  {name:<12} {text}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        command = {"run": _cmd_run, "replay": _cmd_replay, "list": _cmd_list}[args.command]
+        return command(args)
+    except (UsageError, InstanceError) as err:
+        print(f"jaxbail: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""One run, end to end: resolve the planner's eps, simulate, summarise with statistics and theory."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+
+from jaxbail import stats, theory
+from jaxbail.instance import Instance
+from jaxbail.planners import make_planner
+from jaxbail.runner import SimulationResult, simulate
+
+__all__ = ["EpsSpec", "parse_eps", "resolve_planner", "run_and_summarize", "summarize"]
+
+
+class EpsSpec(NamedTuple):
+    """An epsilon choice: ``fixed`` (``value`` = eps), ``auto`` (bound-optimal for ``T``)
+    or ``anytime`` (``eps_t = min(1, value / sqrt(t))``)."""
+
+    kind: str
+    value: float | None = None
+
+    def describe(self) -> str:
+        return {"fixed": f"{self.value:g}", "auto": "auto", "anytime": f"anytime:{self.value:g}"}[self.kind]
+
+
+def parse_eps(text: str) -> EpsSpec:
+    """Parse ``0.1``, ``auto`` or ``anytime:c``; raise ``ValueError`` with a one-line reason."""
+    text = str(text).strip()
+    if text == "auto":
+        return EpsSpec("auto")
+    if text.startswith("anytime:"):
+        raw = text[len("anytime:"):]
+        try:
+            c = float(raw)
+        except ValueError:
+            raise ValueError(f"malformed schedule {text!r}: expected anytime:c with a number c > 0") from None
+        if not (c > 0 and math.isfinite(c)):
+            raise ValueError(f"malformed schedule {text!r}: c must be a finite number > 0")
+        return EpsSpec("anytime", c)
+    try:
+        eps = float(text)
+    except ValueError:
+        raise ValueError(f"expected a number in [0, 1], 'auto' or 'anytime:c', got {text!r}") from None
+    if not 0.0 <= eps <= 1.0:
+        raise ValueError(f"eps must lie in [0, 1], got {eps:g}")
+    return EpsSpec("fixed", eps)
+
+
+def resolve_planner(name: str, instance: Instance, num_episodes: int, task: int | None = None,
+                    eps: EpsSpec | None = None):
+    """Build planner ``name``; for ``eps_*`` planners turn ``eps`` (default ``auto``) into a schedule.
+
+    Returns:
+      ``(planner, info)`` where ``info`` records the eps actually used (``None`` for other planners).
+    Raises:
+      ValueError: ``auto`` where the bound does not apply (it needs ``eta > 0`` and an injective Reporter).
+    """
+    if not name.startswith("eps_"):
+        return make_planner(name), None
+    eps = EpsSpec("auto") if eps is None else eps
+    if eps.kind == "fixed":
+        return make_planner(name, eps_scale=eps.value, eps_power=0.0), {"spec": eps.describe(), "eps": eps.value}
+    if eps.kind == "anytime":
+        return (make_planner(name, eps_scale=eps.value, eps_power=0.5),
+                {"spec": eps.describe(), "eps": f"min(1, {eps.value:g}/sqrt(t))"})
+    if not theory.reporter_is_injective(instance):
+        raise ValueError("eps auto needs the bound's constants, derived for an injective Reporter; pass a number")
+    if instance.num_tasks < 2:
+        raise ValueError("eps auto needs at least two tasks; pass a number")
+    dmax, c_const, eta = theory.bound_constants(instance, task)
+    if eta.lo <= 0:
+        raise ValueError("eps auto needs eta > 0, but the tasks are indistinguishable under exploration; pass a number")
+    value = theory.optimal_epsilon(dmax, c_const, eta.lo, num_episodes)
+    return make_planner(name, eps_scale=value, eps_power=0.0), {"spec": "auto", "eps": value}
+
+
+def _num(x: float) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def summarize(result: SimulationResult, *, planner: str, th: theory.Theory | None = None,
+              seed: int = 0) -> dict[str, Any]:
+    """The SPEC 9 JSON summary of a run (NaN written as null)."""
+    gap = stats.mean_ci(result.gap_regret[:, -1])
+    ret = stats.mean_ci(result.return_regret[:, -1])
+    slope = stats.loglog_slope(result.episodes, result.gap_regret, seed=seed)
+    t_total = result.num_episodes
+    last = t_total - math.ceil(t_total / 10)
+    if last >= 1:
+        col = int(np.searchsorted(result.episodes, last))
+        per_last = (result.gap_regret[:, -1] - result.gap_regret[:, col]) / (t_total - last)
+    else:
+        per_last = result.gap_regret[:, -1] / t_total
+    mean, lo, hi = stats.curve_ci(result.gap_regret)
+    return {
+        "planner": planner,
+        "episodes": int(t_total),
+        "seeds": int(result.gap_regret.shape[0]),
+        "regret_mean": _num(gap.mean),
+        "regret_ci95": [_num(gap.lo), _num(gap.hi)],
+        "regret_se": _num(gap.se),
+        "slope": _num(slope.slope),
+        "slope_ci95": [_num(slope.lo), _num(slope.hi)],
+        "slope_range": [slope.first_episode, slope.last_episode],
+        "per_episode_regret_last": _num(float(np.mean(per_last))),
+        "return_regret_mean": _num(ret.mean),
+        "return_regret_ci95": [_num(ret.lo), _num(ret.hi)],
+        "misspecification_events": int(result.misspecified[:, -1].sum()),
+        "true_task_posterior_final": _num(float(result.true_task_posterior[:, -1].mean())),
+        "theory": None if th is None else th.to_json(),
+        "theory_note": None if th is None else th.note,
+        "curve": {"episodes": result.episodes.tolist(), "regret_mean": mean.tolist(),
+                  "regret_lo": lo.tolist(), "regret_hi": hi.tolist()},
+    }
+
+
+def run_and_summarize(instance: Instance, planner_name: str, *, num_episodes: int, num_seeds: int,
+                      task: int | None = None, eps: EpsSpec | None = None, seed: int = 0,
+                      model: Instance | None = None, belief: str = "exact",
+                      expert_temperature: float | None = None, progress: bool | None = None) -> dict[str, Any]:
+    """Resolve, simulate and summarise one run (what ``jaxbail run --json`` prints)."""
+    planner, eps_info = resolve_planner(planner_name, instance, num_episodes, task, eps)
+    result = simulate(jax.random.PRNGKey(seed), instance, planner, num_episodes=num_episodes,
+                      num_seeds=num_seeds, task=task, model=model, belief=belief,
+                      expert_temperature=expert_temperature, progress=progress)
+    if belief != "exact":
+        th = theory.Theory(None, None, None, "no theory for the delusional posterior")
+    else:
+        th = theory.theory_for(instance, planner, num_episodes, task, model=model,
+                               expert_temperature=expert_temperature)
+    out = summarize(result, planner=planner_name, th=th, seed=seed)
+    out.update({"instance": instance.name or None, "mode": "bayes" if task is None else "fixed", "task": task,
+                "seed": seed, "eps": eps_info, "belief": belief})
+    return out
