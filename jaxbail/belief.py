@@ -85,12 +85,16 @@ def predict(model: Instance, state: jax.Array, subgoal: jax.Array) -> jax.Array:
     """``[Z, S']`` state prediction ``sum_s q(s|z) P_z(s'|s, g)`` for the chosen subgoal.
 
     Contracts the belief with the transitions of *all* subgoals, then selects
-    one: under ``vmap`` over seeds this is one dense batched matrix product
-    instead of a per-seed gather of a ``[Z, S, S]`` table.
+    one with a chain of ``where``: under ``vmap`` over seeds this is one dense
+    batched matrix product and an elementwise select, instead of a per-seed
+    gather of a ``[Z, S, S]`` table (measured 20x slower on CPU) or a one-hot
+    contraction (which XLA turns into one tiny matrix product per seed).
     """
     all_subgoals = jnp.einsum("zs,zsgt->zgt", state, model.transition)
-    chosen = jax.nn.one_hot(subgoal, model.num_subgoals, dtype=state.dtype)
-    return jnp.einsum("zgt,g->zt", all_subgoals, chosen)
+    chosen = all_subgoals[:, 0]
+    for g in range(1, model.num_subgoals):
+        chosen = jnp.where(subgoal == g, all_subgoals[:, g], chosen)
+    return chosen
 
 
 def update(model: Instance, belief: Belief, subgoal: jax.Array, observation: jax.Array) -> Update:
