@@ -53,8 +53,8 @@ def _fit(log_t: np.ndarray, curves: np.ndarray) -> np.ndarray:
     """Slopes of ``log(curves[b])`` on ``log_t`` for each row; nan where a curve is not positive."""
     with np.errstate(divide="ignore", invalid="ignore"):
         log_c = np.log(curves)
-    x = log_t - log_t.mean()
-    slopes = (log_c - log_c.mean(axis=-1, keepdims=True)) @ x / (x @ x)
+        x = log_t - log_t.mean()
+        slopes = (log_c - log_c.mean(axis=-1, keepdims=True)) @ x / (x @ x)
     return np.where(np.all(curves > 0, axis=-1), slopes, np.nan)
 
 

@@ -200,7 +200,9 @@ def distinguishability(instance: Instance, explore=None, *, method: str = "auto"
     """
     if instance.num_tasks < 2:
         raise ValueError("distinguishability needs at least two tasks")
-    explore = _np(exploration_probs(explore, instance.num_subgoals))
+    if explore is None:
+        explore = np.full(instance.num_subgoals, 1.0 / instance.num_subgoals)
+    explore = _np(explore)
     if method == "auto":
         if reporter_is_injective(instance):
             method = "recursion"
