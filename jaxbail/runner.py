@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -15,7 +15,7 @@ from jaxbail.instance import Instance
 from jaxbail.planners.base import Context, Planner
 from jaxbail.sampling import cumulative, draw, draw_from_probs
 
-__all__ = ["simulate", "SimulationResult", "log_spaced_episodes", "seed_keys"]
+__all__ = ["simulate", "simulate_many", "SimulationResult", "log_spaced_episodes", "seed_keys"]
 
 _ENV_STREAM, _PLANNER_STREAM, _TASK_STREAM = 0, 1, 2
 
@@ -151,16 +151,28 @@ def _run_chunk_impl(carry, keys, first_episode, env, model, experts, planner, nu
     return jax.vmap(one_seed)(carry, keys)
 
 
-_run_chunk = jax.jit(_run_chunk_impl, static_argnames=("chunk_len", "delusional"))
+def _run_cells_impl(carry, keys, first_episode, env, model, experts, planner, num_episodes,
+                    chunk_len: int, delusional: bool):
+    """``_run_chunk_impl`` vmapped over a leading cell axis of instances, experts and planners."""
+    def one_cell(carry, env, model, experts, planner):
+        return _run_chunk_impl(carry, keys, first_episode, env, model, experts, planner, num_episodes,
+                               chunk_len, delusional)
+    return jax.vmap(one_cell)(carry, env, model, experts, planner)
+
+
+_run_cells = jax.jit(_run_cells_impl, static_argnames=("chunk_len", "delusional"))
 
 
 def _start_impl(keys, fixed_task, model, experts, planner, num_episodes):
-    def ctx_fn(task, log_task):
-        belief = filt.Belief(log_task, model.init)
-        zero = jnp.int32(0)
-        return Context(belief=belief, step=zero, episode=zero, num_episodes=num_episodes, observation=zero,
-                       prev_subgoal=jnp.int32(-1), model=model, experts=experts, true_task=task, true_state=zero)
-    return jax.vmap(lambda k: _seed_start(k, model.prior, fixed_task, planner, ctx_fn))(keys)
+    def one_cell(fixed_task, model, experts, planner):
+        def ctx_fn(task, log_task):
+            belief = filt.Belief(log_task, model.init)
+            zero = jnp.int32(0)
+            return Context(belief=belief, step=zero, episode=zero, num_episodes=num_episodes, observation=zero,
+                           prev_subgoal=jnp.int32(-1), model=model, experts=experts, true_task=task,
+                           true_state=zero)
+        return jax.vmap(lambda k: _seed_start(k, model.prior, fixed_task, planner, ctx_fn))(keys)
+    return jax.vmap(one_cell)(fixed_task, model, experts, planner)
 
 
 _start = jax.jit(_start_impl)
@@ -168,6 +180,15 @@ _start = jax.jit(_start_impl)
 
 def _strip(instance: Instance) -> Instance:
     return instance.replace(name="")
+
+
+def _stack(trees: Sequence[Any], what: str) -> Any:
+    structure = jax.tree.structure(trees[0])
+    for tree in trees[1:]:
+        if jax.tree.structure(tree) != structure:
+            raise ValueError(f"every cell's {what} must have the same structure to run as one batch; "
+                             f"got {structure} and {jax.tree.structure(tree)}")
+    return jax.tree.map(lambda *leaves: jnp.stack([jnp.asarray(leaf) for leaf in leaves]), *trees)
 
 
 def simulate(key: jax.Array, instance: Instance, planner: Planner, *, num_episodes: int, num_seeds: int,
@@ -196,57 +217,85 @@ def simulate(key: jax.Array, instance: Instance, planner: Planner, *, num_episod
       progress: show a progress bar (default: only on a terminal).
       log_points: 1-based episode counts to log (default :func:`log_spaced_episodes`).
     """
+    return simulate_many(key, [instance], [planner], num_episodes=num_episodes, num_seeds=num_seeds,
+                         tasks=[task], models=None if model is None else [model], belief=belief,
+                         expert_temperature=expert_temperature, first_seed=first_seed,
+                         chunk_episodes=chunk_episodes, progress=progress, log_points=log_points)[0]
+
+
+def simulate_many(key: jax.Array, instances: Sequence[Instance], planners: Sequence[Planner], *,
+                  num_episodes: int, num_seeds: int, tasks: Sequence[int | None] | None = None,
+                  models: Sequence[Instance] | None = None, belief: str = "exact",
+                  expert_temperature: float | None = None, first_seed: int = 0,
+                  chunk_episodes: int | None = None, progress: bool | None = None,
+                  log_points: np.ndarray | None = None) -> list[SimulationResult]:
+    """Several cells that differ only in values, as one vmapped batch (see :func:`simulate`).
+
+    Cell ``k`` runs ``planners[k]`` on ``instances[k]`` with task ``tasks[k]``.
+    Every cell must have the same sizes and planner structure (class and static
+    fields); values (tables, priors, eps) may differ. All cells use the same seed
+    keys, so they face common random numbers: their differences are paired.
+    """
     if num_episodes < 1 or num_seeds < 1:
         raise ValueError(f"num_episodes and num_seeds must be >= 1, got {num_episodes} and {num_seeds}")
     if belief not in ("exact", "delusional"):
         raise ValueError(f"belief: must be 'exact' or 'delusional', got {belief!r}")
-    model = instance if model is None else model
-    if model.sizes != instance.sizes:
-        raise ValueError(f"model sizes {model.sizes} differ from the environment's {instance.sizes}")
-    if task is not None and not 0 <= task < instance.num_tasks:
-        raise ValueError(f"task: must be in [0, {instance.num_tasks - 1}], got {task}")
-    env, model = _strip(instance), _strip(model)
+    num_cells = len(instances)
+    if num_cells < 1 or len(planners) != num_cells:
+        raise ValueError(f"need one planner per instance, got {len(planners)} planners for {num_cells} instances")
+    tasks = [None] * num_cells if tasks is None else list(tasks)
+    models = list(instances) if models is None else list(models)
+    if len(tasks) != num_cells or len(models) != num_cells:
+        raise ValueError("tasks and models need one entry per cell")
+    sizes = instances[0].sizes
+    for inst, model, task in zip(instances, models, tasks):
+        if inst.sizes != sizes or model.sizes != sizes:
+            raise ValueError(f"every cell's environment and model must have sizes {sizes}; got "
+                             f"{inst.sizes} and {model.sizes}")
+        if task is not None and not 0 <= task < inst.num_tasks:
+            raise ValueError(f"task: must be in [0, {inst.num_tasks - 1}], got {task}")
+    env = _stack([_strip(i) for i in instances], "instance")
+    model = _stack([_strip(m) for m in models], "model")
+    stacked_planner = _stack(list(planners), "planner")
     experts = _compute_experts(model, expert_temperature)
     if log_points is None:
         log_points = log_spaced_episodes(num_episodes)
     log_points = np.asarray(log_points, dtype=np.int64)
     if chunk_episodes is None:
-        chunk_episodes = max(1, min(num_episodes, (1 << 21) // num_seeds))
+        chunk_episodes = max(1, min(num_episodes, (1 << 21) // (num_seeds * num_cells)))
     chunk_episodes = min(chunk_episodes, num_episodes)
 
     keys = seed_keys(key, num_seeds, first_seed)
-    fixed = jnp.int32(-1 if task is None else task)
+    fixed = jnp.asarray([-1 if t is None else t for t in tasks], jnp.int32)
     total = jnp.int32(num_episodes)
-    carry = _start(keys, fixed, model, experts, planner, total)
-    tasks = np.asarray(carry[0])
+    carry = _start(keys, fixed, model, experts, stacked_planner, total)
+    cell_tasks = np.asarray(carry[0])
 
-    logged = np.zeros((4, num_seeds, len(log_points)), np.float64)
-    running = np.zeros((4, num_seeds), np.float64)
+    logged = np.zeros((4, num_cells, num_seeds, len(log_points)), np.float64)
+    running = np.zeros((3, num_cells, num_seeds), np.float64)
     from tqdm.auto import tqdm
 
     with tqdm(total=num_episodes, unit="ep", disable=(None if progress is None else not progress),
               desc="simulate", leave=False) as bar:
         for start in range(0, num_episodes, chunk_episodes):
-            carry, outs = _run_chunk(carry, keys, jnp.int32(start), env, model, experts, planner, total,
+            carry, outs = _run_cells(carry, keys, jnp.int32(start), env, model, experts, stacked_planner, total,
                                      chunk_len=chunk_episodes, delusional=(belief == "delusional"))
             count = min(chunk_episodes, num_episodes - start)
-            stacked = np.stack([np.asarray(o, np.float64)[:, :count] for o in outs])  # [4, N, count]
-            cums = running[:3, :, None] + np.cumsum(stacked[:3], axis=-1)
-            running[:3] = cums[:, :, -1]
+            stacked = np.stack([np.asarray(o, np.float64)[..., :count] for o in outs])  # [4, K, N, count]
+            cums = running[..., None] + np.cumsum(stacked[:3], axis=-1)
+            running = cums[..., -1]
             inside = (log_points > start) & (log_points <= start + count)
             cols = log_points[inside] - start - 1
-            logged[:3, :, inside] = cums[:, :, cols]
-            logged[3][:, inside] = stacked[3][:, cols]
+            logged[:3, :, :, inside] = cums[..., cols]
+            logged[3][:, :, inside] = stacked[3][..., cols]
             bar.update(count)
-    return SimulationResult(episodes=log_points, gap_regret=logged[0], return_regret=logged[1],
-                            misspecified=logged[2], true_task_posterior=logged[3], tasks=tasks,
-                            num_episodes=num_episodes)
+    return [SimulationResult(episodes=log_points, gap_regret=logged[0, k], return_regret=logged[1, k],
+                             misspecified=logged[2, k], true_task_posterior=logged[3, k], tasks=cell_tasks[k],
+                             num_episodes=num_episodes) for k in range(num_cells)]
 
 
-_experts_jit = jax.jit(compute_experts, static_argnames=("temperature",))
+_experts_jit = jax.jit(jax.vmap(compute_experts, in_axes=(0, None)), static_argnums=(1,))
 
 
 def _compute_experts(model: Instance, temperature: float | None) -> Experts:
-    return _experts_jit(model, temperature=temperature)
-
-
+    return _experts_jit(model, temperature)

@@ -22,9 +22,9 @@ FAMILIES = {
 @pytest.mark.parametrize("family", list(FAMILIES))
 @pytest.mark.parametrize("planner_name", list(PLANNERS))
 def test_every_instance_runs_every_planner_without_recompiling(monkeypatch, family, planner_name):
-    traced = jax.jit(chex.assert_max_traces(runner._run_chunk_impl, n=1),
+    traced = jax.jit(chex.assert_max_traces(runner._run_cells_impl, n=1),
                      static_argnames=("chunk_len", "delusional"))
-    monkeypatch.setattr(runner, "_run_chunk", traced)
+    monkeypatch.setattr(runner, "_run_cells", traced)
     chex.clear_trace_counter()
     for value in (0, 1):
         instance = FAMILIES[family](value)

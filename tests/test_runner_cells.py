@@ -1,0 +1,32 @@
+"""Cells that differ only in values run as one vmapped batch, with the same numbers as run alone."""
+
+import jax
+import numpy as np
+import pytest
+
+from jaxbail.instances import hard
+from jaxbail.planners import make_planner
+from jaxbail.runner import simulate, simulate_many
+
+
+def test_batched_cells_equal_separate_runs():
+    instances = [hard(3, 4, prior=p) for p in ([0.2, 0.3, 0.5], [1 / 3, 1 / 3, 1 / 3], [0.6, 0.2, 0.2])]
+    planners = [make_planner("eps_bail", eps_scale=e) for e in (0.05, 0.2, 0.5)]
+    tasks = [None, 1, None]
+    key = jax.random.PRNGKey(5)
+    batch = simulate_many(key, instances, planners, tasks=tasks, num_episodes=40, num_seeds=64, progress=False)
+    for inst, planner, task, cell in zip(instances, planners, tasks, batch):
+        alone = simulate(key, inst, planner, task=task, num_episodes=40, num_seeds=64, progress=False)
+        np.testing.assert_array_equal(cell.tasks, alone.tasks)
+        np.testing.assert_allclose(cell.gap_regret, alone.gap_regret, rtol=1e-6, atol=1e-4)
+        np.testing.assert_allclose(cell.true_task_posterior, alone.true_task_posterior, atol=1e-5)
+    assert np.all(batch[1].tasks == 1)
+
+
+def test_cells_with_different_structure_are_refused():
+    with pytest.raises(ValueError, match="same structure to run as one batch"):
+        simulate_many(jax.random.PRNGKey(0), [hard(), hard()], [make_planner("bail"), make_planner("eps_bail")],
+                      num_episodes=2, num_seeds=2, progress=False)
+    with pytest.raises(ValueError, match="must have sizes"):
+        simulate_many(jax.random.PRNGKey(0), [hard(3), hard(4)], [make_planner("bail")] * 2,
+                      num_episodes=2, num_seeds=2, progress=False)
