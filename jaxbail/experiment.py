@@ -96,6 +96,7 @@ def summarize(result: SimulationResult, *, planner: str, th: theory.Theory | Non
     else:
         per_last = result.gap_regret[:, -1] / t_total
     mean, lo, hi = stats.curve_ci(result.gap_regret)
+    curve = None if th is None else theory.theory_curve(th, result.episodes)
     return {
         "planner": planner,
         "episodes": int(t_total),
@@ -114,7 +115,10 @@ def summarize(result: SimulationResult, *, planner: str, th: theory.Theory | Non
         "theory": None if th is None else th.to_json(),
         "theory_note": None if th is None else th.note,
         "curve": {"episodes": result.episodes.tolist(), "regret_mean": mean.tolist(),
-                  "regret_lo": lo.tolist(), "regret_hi": hi.tolist()},
+                  "regret_lo": lo.tolist(), "regret_hi": hi.tolist(),
+                  "return_regret_mean": result.return_regret.mean(axis=0).tolist(),
+                  "true_task_posterior_mean": result.true_task_posterior.mean(axis=0).tolist(),
+                  "theory": None if curve is None else [_num(v) for v in curve]},
     }
 
 

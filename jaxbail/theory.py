@@ -17,7 +17,7 @@ from jaxbail.sampling import cumulative, draw
 
 __all__ = ["Distinguishability", "Theory", "prior_coverage", "concentration", "max_action_gap",
            "distinguishability", "reporter_is_injective", "frozen_posterior", "exact_line",
-           "epsilon_bound", "optimal_epsilon", "bound_constants", "evaluate", "theory_for"]
+           "epsilon_bound", "epsilon_bound_curve", "theory_curve", "optimal_epsilon", "bound_constants", "evaluate", "theory_for"]
 
 ENUMERATION_LIMIT = 200_000
 """Largest number of observation/subgoal sequences eta is computed by exact enumeration for."""
@@ -54,6 +54,7 @@ class Theory(NamedTuple):
     formula: str | None
     note: str
     per_episode: float | None = None
+    constants: dict[str, float] | None = None
 
     def to_json(self) -> dict[str, Any] | None:
         if self.kind is None:
@@ -321,25 +322,44 @@ def optimal_epsilon(dmax: float, c_const: float, eta: float, num_episodes: int) 
     return float(min(1.0, math.sqrt(dmax * c_const / (eta * num_episodes))))
 
 
-def epsilon_bound(horizon: int, dmax: float, c_const: float, eta: float, num_episodes: int,
-                  scale: float, power: float) -> tuple[float, str]:
-    """The SPEC 6 upper bound on ``E Reg(T)`` of epsilon-BAIL.
+def epsilon_bound_curve(horizon: int, dmax: float, c_const: float, eta: float, episodes,
+                        scale: float, power: float) -> np.ndarray:
+    """The SPEC 6 upper bound on ``E Reg(t)`` of epsilon-BAIL at each ``t`` in ``episodes``.
 
-    Fixed ``eps`` (``power = 0``): ``eps T H + H Dmax C / (eps eta)``. A decaying
+    Fixed ``eps`` (``power = 0``): ``eps t H + H Dmax C / (eps eta)``. A decaying
     schedule ``eps_t = min(1, scale t^-power)``: the same argument summed episode by
-    episode, ``sum_t min(H, eps_t H + H Dmax C prod_{s<t} (1 - eta eps_s))``.
+    episode, ``sum_{u<=t} min(H, eps_u H + H Dmax C prod_{s<u} (1 - eta eps_s))``.
     """
+    episodes = np.asarray(episodes, dtype=np.int64)
     if power == 0:
         eps = min(1.0, scale)
         if eps <= 0:
-            return float("inf"), "eps T H + H Dmax C / (eps eta) (infinite at eps = 0)"
-        value = eps * num_episodes * horizon + horizon * dmax * c_const / (eps * eta)
-        return float(value), "eps*T*H + H*Dmax*C/(eps*eta)"
-    t = np.arange(1, num_episodes + 1, dtype=np.float64)
+            return np.full(episodes.shape, np.inf)
+        return eps * episodes * horizon + horizon * dmax * c_const / (eps * eta)
+    t = np.arange(1, int(episodes.max()) + 1, dtype=np.float64)
     eps_t = np.minimum(1.0, scale * t ** (-power))
     survive = np.concatenate([[1.0], np.cumprod(1.0 - eta * eps_t)[:-1]])
     per_episode = np.minimum(horizon, eps_t * horizon + horizon * dmax * c_const * survive)
-    return float(per_episode.sum()), "sum_t min(H, eps_t*H + H*Dmax*C*prod_{s<t}(1 - eta*eps_s))"
+    return np.cumsum(per_episode)[episodes - 1]
+
+
+def epsilon_bound(horizon: int, dmax: float, c_const: float, eta: float, num_episodes: int,
+                  scale: float, power: float) -> tuple[float, str]:
+    """The bound of :func:`epsilon_bound_curve` at ``T = num_episodes``, with its formula."""
+    value = float(epsilon_bound_curve(horizon, dmax, c_const, eta, [num_episodes], scale, power)[0])
+    if power == 0:
+        return value, "eps*T*H + H*Dmax*C/(eps*eta)"
+    return value, "sum_t min(H, eps_t*H + H*Dmax*C*prod_{s<t}(1 - eta*eps_s))"
+
+
+def theory_curve(th: Theory, episodes) -> np.ndarray | None:
+    """The line or bound of ``th`` at each logged episode count (``None`` where there is none)."""
+    episodes = np.asarray(episodes, dtype=np.float64)
+    if th.kind == "exact_line":
+        return th.per_episode * episodes
+    if th.kind == "upper_bound" and th.constants is not None:
+        return epsilon_bound_curve(**th.constants, episodes=episodes.astype(np.int64))
+    return None
 
 
 def theory_for(instance: Instance, planner, num_episodes: int, task: int | None = None, *,
@@ -366,9 +386,11 @@ def theory_for(instance: Instance, planner, num_episodes: int, task: int | None 
             return Theory(None, None, None, "no bound: eta = 0 under the exploration policy (tasks indistinguishable)")
         value, formula = epsilon_bound(instance.horizon, dmax, c_const, eta.lo, num_episodes,
                                        float(planner.scale), float(planner.power))
+        constants = {"horizon": instance.horizon, "dmax": dmax, "c_const": c_const, "eta": eta.lo,
+                     "scale": float(planner.scale), "power": float(planner.power)}
         note = (f"eta={eta.eta:.6g} ({eta.method}{'' if eta.lo == eta.hi else ', lower 95% end used'}), "
                 f"Dmax={dmax:.6g}, C={c_const:.6g}, H={instance.horizon}")
-        return Theory("upper_bound", value, formula, note)
+        return Theory("upper_bound", value, formula, note, constants=constants)
     line = exact_line(instance, planner, task)
     if line.kind is None:
         return line
