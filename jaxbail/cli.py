@@ -98,6 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--trajectory", required=True, metavar="TR.json")
     replay.add_argument("--json", action="store_true", help="one JSON object on stdout")
 
+    sweep = sub.add_parser("sweep", help="run a TOML grid of cells (resumable, shardable)")
+    sweep.add_argument("config", metavar="FILE.toml")
+    sweep.add_argument("--out", metavar="DIR", help="results directory (default: results/<sweep name>)")
+    sweep.add_argument("--shard", metavar="k/n", help="run every n-th batch of cells starting at k (0-based), "
+                       "e.g. --shard $SLURM_ARRAY_TASK_ID/8")
+    sweep.add_argument("--status", action="store_true", help="list done and missing cells, run nothing")
+    sweep.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+
     sub.add_parser("list", help="list built-in instances and planners")
     return parser
 
@@ -238,6 +246,42 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_shard(text: str) -> tuple[int, int]:
+    k, sep, n = text.partition("/")
+    try:
+        k_int, n_int = int(k), int(n)
+    except ValueError:
+        raise UsageError(f"--shard: expected k/n with integers 0 <= k < n, got {text!r}") from None
+    if not sep or n_int < 1 or not 0 <= k_int < n_int:
+        raise UsageError(f"--shard: expected k/n with integers 0 <= k < n, got {text!r}")
+    return k_int, n_int
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from jaxbail.sweep import SweepError, expand_cells, load_sweep, run_sweep, sweep_status, write_table
+
+    shard = None if args.shard is None else _parse_shard(args.shard)
+    try:
+        config = load_sweep(args.config)
+        cells = expand_cells(config)
+    except SweepError as err:
+        raise UsageError(f"{args.config}: {err}") from None
+    out = Path(args.out) if args.out else Path("results") / str(config.get("name") or Path(args.config).stem)
+    if args.status:
+        done, missing = sweep_status(cells, out)
+        for cell in cells:
+            state = "done" if cell in done else "missing"
+            print(f"{cell.cell_id}  {state:<7}  {json.dumps(dict(cell), sort_keys=True)}")
+        print(f"{len(done)} done, {len(missing)} missing of {len(cells)} cells in {out}")
+        if done:
+            write_table(out, cells)
+        return 0
+    report = run_sweep(config, out, shard=shard, progress=False if args.no_progress else None)
+    print(f"sweep {out}: ran {report['ran']} cells; {report['done']} of {report['cells']} done; "
+          f"table {out / 'results.csv'}")
+    return 0
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     import inspect
 
@@ -257,7 +301,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        command = {"run": _cmd_run, "replay": _cmd_replay, "list": _cmd_list}[args.command]
+        command = {"run": _cmd_run, "replay": _cmd_replay, "sweep": _cmd_sweep, "list": _cmd_list}[args.command]
         return command(args)
     except (UsageError, InstanceError) as err:
         print(f"jaxbail: error: {err}", file=sys.stderr)

@@ -1,0 +1,383 @@
+"""Sweeps: a TOML grid of cells, run in vmapped batches, resumable, shardable, written as a tidy table."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import itertools
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+__all__ = ["SweepError", "Cell", "load_sweep", "expand_cells", "run_sweep", "sweep_status", "write_table",
+           "TABLE_COLUMNS", "package_versions"]
+
+TOP_KEYS = {"name", "seed", "episodes", "seeds", "mode", "task", "belief", "instance", "instances", "planner",
+            "description"}
+INSTANCE_KEYS = {"name", "file", "params"}
+PLANNER_KEYS = {"name", "eps"}
+ARRAY_PARAMS = {"prior"}
+TABLE_COLUMNS = ["cell_id", "instance", "params", "planner", "eps", "mode", "task", "episodes_total", "seeds",
+                 "seed", "episode", "regret_mean", "regret_lo", "regret_hi", "return_regret_mean",
+                 "true_task_posterior_mean", "slope", "slope_lo", "slope_hi", "per_episode_regret_last",
+                 "theory_kind", "theory_value", "eta", "c_Z", "C", "Dmax"]
+
+
+class SweepError(ValueError):
+    """A bad sweep file: the message names the key."""
+
+
+class Cell(dict):
+    """One cell of a sweep: a JSON-able spec; ``cell_id`` is a hash of it."""
+
+    @property
+    def cell_id(self) -> str:
+        return hashlib.sha1(json.dumps(self, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _as_list(value: Any, key: str, array_valued: bool = False) -> list:
+    """A scalar is one value; a list is a grid axis (for array-valued keys: a list of lists)."""
+    if array_valued:
+        if isinstance(value, list) and value and all(isinstance(v, list) for v in value):
+            return value
+        return [value]
+    if isinstance(value, list):
+        if not value:
+            raise SweepError(f"{key}: an empty list gives no cells")
+        return value
+    return [value]
+
+
+def _positive_ints(value: Any, key: str) -> list[int]:
+    out = []
+    for v in _as_list(value, key):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise SweepError(f"{key}: must be a positive integer (or a list of them), got {v!r}")
+        out.append(v)
+    return out
+
+
+def load_sweep(path: str | Path) -> dict[str, Any]:
+    """Read and parse a sweep TOML file (syntax only; :func:`expand_cells` validates)."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise SweepError(f"cannot read {str(path)!r}: {err.strerror or err}") from None
+    try:
+        config = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise SweepError(f"invalid TOML: {err}") from None
+    config["_hash"] = hashlib.sha256(raw).hexdigest()
+    config["_dir"] = str(path.resolve().parent)
+    return config
+
+
+def expand_cells(config: dict[str, Any]) -> list[Cell]:
+    """Every cell of the grid, validated (instances built, eps parsed) before any work starts."""
+    from jaxbail.experiment import parse_eps
+    from jaxbail.instance import InstanceError, load_instance
+    from jaxbail.instances import INSTANCES, instance_by_name
+    from jaxbail.planners import PLANNERS
+
+    unknown = sorted(set(k for k in config if not k.startswith("_")) - TOP_KEYS)
+    if unknown:
+        raise SweepError(f"{unknown[0]}: unknown key (allowed: {', '.join(sorted(TOP_KEYS))})")
+    seed = config.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise SweepError(f"seed: must be an integer, got {seed!r}")
+    episodes = _positive_ints(config.get("episodes", 1000), "episodes")
+    seeds = _positive_ints(config.get("seeds", 100), "seeds")
+    mode = config.get("mode", "bayes")
+    if mode not in ("bayes", "fixed"):
+        raise SweepError(f"mode: must be 'bayes' or 'fixed', got {mode!r}")
+    belief = config.get("belief", "exact")
+    if belief not in ("exact", "delusional"):
+        raise SweepError(f"belief: must be 'exact' or 'delusional', got {belief!r}")
+    if mode == "fixed":
+        if "task" not in config:
+            raise SweepError("task: mode = 'fixed' needs task (an index or a list)")
+        tasks = _as_list(config["task"], "task")
+        for t in tasks:
+            if isinstance(t, bool) or not isinstance(t, int) or t < 0:
+                raise SweepError(f"task: must be a non-negative integer, got {t!r}")
+    else:
+        if "task" in config:
+            raise SweepError("task: only with mode = 'fixed'")
+        tasks = [None]
+
+    if ("instance" in config) == ("instances" in config):
+        raise SweepError("instance: give exactly one of [instance] or [[instances]]")
+    entries = config["instances"] if "instances" in config else [config["instance"]]
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise SweepError("instances: must be an array of tables [[instances]]")
+    instance_specs: list[dict[str, Any]] = []
+    for i, entry in enumerate(entries):
+        where = "instance" if "instance" in config else f"instances[{i}]"
+        bad = sorted(set(entry) - INSTANCE_KEYS)
+        if bad:
+            raise SweepError(f"{where}.{bad[0]}: unknown key (allowed: name, file, params)")
+        if ("name" in entry) == ("file" in entry):
+            raise SweepError(f"{where}: give exactly one of name (a built-in) or file (a JSON instance)")
+        if "file" in entry:
+            if entry.get("params"):
+                raise SweepError(f"{where}.params: only for built-in instances")
+            file = Path(entry["file"])
+            if not file.is_absolute():
+                file = Path(config.get("_dir", ".")) / file
+            try:
+                load_instance(file)
+            except InstanceError as err:
+                raise SweepError(f"{where}.file: {err}") from None
+            digest = hashlib.sha256(file.read_bytes()).hexdigest()[:16]
+            instance_specs.append({"file": str(file), "file_sha256": digest})
+            continue
+        name = entry["name"]
+        if name not in INSTANCES:
+            raise SweepError(f"{where}.name: unknown instance {name!r} (choose from {', '.join(INSTANCES)})")
+        params = entry.get("params", {})
+        if not isinstance(params, dict):
+            raise SweepError(f"{where}.params: must be a table")
+        keys = sorted(params)
+        axes = [_as_list(params[k], f"{where}.params.{k}", k in ARRAY_PARAMS) for k in keys]
+        for combo in itertools.product(*axes):
+            values = dict(zip(keys, combo))
+            try:
+                instance_by_name(name, **values)
+            except InstanceError as err:
+                raise SweepError(f"{where}.params.{err}") from None
+            instance_specs.append({"name": name, "params": values})
+
+    planner_cfg = config.get("planner")
+    if not isinstance(planner_cfg, dict) or "name" not in planner_cfg:
+        raise SweepError("planner: a [planner] table with name (a planner or a list) is required")
+    bad = sorted(set(planner_cfg) - PLANNER_KEYS)
+    if bad:
+        raise SweepError(f"planner.{bad[0]}: unknown key (allowed: name, eps)")
+    names = _as_list(planner_cfg["name"], "planner.name")
+    for n in names:
+        if n not in PLANNERS:
+            raise SweepError(f"planner.name: unknown planner {n!r} (choose from {', '.join(PLANNERS)})")
+    eps_values = [str(e) for e in _as_list(planner_cfg.get("eps", "auto"), "planner.eps")]
+    for e in eps_values:
+        try:
+            parse_eps(e)
+        except ValueError as err:
+            raise SweepError(f"planner.eps: {err}") from None
+
+    cells = []
+    for spec, name, t_count, n_seeds, task in itertools.product(instance_specs, names, episodes, seeds, tasks):
+        for eps in (eps_values if name.startswith("eps_") else [None]):
+            cells.append(Cell(instance=spec, planner=name, eps=eps, episodes=t_count, seeds=n_seeds, mode=mode,
+                              task=task, seed=seed, belief=belief))
+    return cells
+
+
+def _build_instance(spec: dict[str, Any]):
+    from jaxbail.instance import load_instance
+    from jaxbail.instances import instance_by_name
+
+    if "file" in spec:
+        return load_instance(spec["file"])
+    return instance_by_name(spec["name"], **spec["params"])
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def package_versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for name in ("jaxbail", "jax", "jaxlib", "numpy", "flax", "optax", "chex"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def _device() -> str:
+    import jax
+
+    dev = jax.devices()[0]
+    return f"{dev.platform}:{getattr(dev, 'device_kind', '')}".rstrip(":")
+
+
+def _batches(cells: list[Cell], max_seed_cells: int = 1 << 16) -> list[list[int]]:
+    """Indices of cells that can run as one vmapped batch (same sizes, planner structure, T, N, task mode),
+    in a fixed order that does not depend on what is already done."""
+    groups: dict[str, list[int]] = {}
+    for i, cell in enumerate(cells):
+        inst = _build_instance(cell["instance"])
+        key = json.dumps([inst.sizes, cell["planner"], cell["episodes"], cell["seeds"], cell["belief"]])
+        groups.setdefault(key, []).append(i)
+    batches = []
+    for members in groups.values():
+        size = max(1, max_seed_cells // cells[members[0]]["seeds"])
+        batches.extend(members[j:j + size] for j in range(0, len(members), size))
+    return batches
+
+
+def _run_batch(cells: list[Cell]) -> list[dict[str, Any]]:
+    import jax
+
+    from jaxbail import theory
+    from jaxbail.experiment import parse_eps, resolve_planner, summarize
+    from jaxbail.runner import simulate_many
+
+    instances, planners, infos = [], [], []
+    for cell in cells:
+        inst = _build_instance(cell["instance"])
+        eps = None if cell["eps"] is None else parse_eps(cell["eps"])
+        planner, info = resolve_planner(cell["planner"], inst, cell["episodes"], cell["task"], eps)
+        instances.append(inst)
+        planners.append(planner)
+        infos.append(info)
+    first = cells[0]
+    results = simulate_many(jax.random.PRNGKey(first["seed"]), instances, planners,
+                            num_episodes=first["episodes"], num_seeds=first["seeds"],
+                            tasks=[c["task"] for c in cells], belief=first["belief"])
+    out = []
+    for cell, inst, planner, info, result in zip(cells, instances, planners, infos, results):
+        if cell["belief"] == "exact":
+            th = theory.theory_for(inst, planner, cell["episodes"], cell["task"])
+        else:
+            th = theory.Theory(None, None, None, "no theory for the delusional posterior")
+        summary = summarize(result, planner=cell["planner"], th=th, seed=cell["seed"])
+        summary.update({"cell_id": cell.cell_id, "cell": dict(cell), "eps": info,
+                        "constants": _constants(inst, cell["task"])})
+        out.append(summary)
+    return out
+
+
+_CONSTANTS_CACHE: dict[str, dict[str, Any]] = {}
+
+
+def _constants(inst, task) -> dict[str, Any]:
+    from jaxbail import theory
+    from jaxbail.instance import instance_to_dict
+
+    key = hashlib.sha1(json.dumps([instance_to_dict(inst), task]).encode()).hexdigest()
+    if key not in _CONSTANTS_CACHE:
+        import numpy as np
+
+        prior = np.asarray(inst.prior, np.float64)
+        prior = prior / prior.sum()
+        c_z = theory.concentration(prior)
+        eta = theory.distinguishability(inst) if inst.num_tasks > 1 else None
+        _CONSTANTS_CACHE[key] = {
+            "eta": None if eta is None else eta.eta,
+            "eta_method": None if eta is None else eta.method,
+            "c_Z": theory.prior_coverage(prior),
+            "C": float(c_z[task]) if task is not None else float(prior @ c_z),
+            "Dmax": theory.max_action_gap(inst),
+        }
+    return _CONSTANTS_CACHE[key]
+
+
+def _cell_path(out: Path, cell: Cell) -> Path:
+    return out / "cells" / f"{cell.cell_id}.json"
+
+
+def sweep_status(cells: list[Cell], out: Path) -> tuple[list[Cell], list[Cell]]:
+    """``(done, missing)`` cells in ``out``."""
+    done = [c for c in cells if _cell_path(out, c).exists()]
+    missing = [c for c in cells if not _cell_path(out, c).exists()]
+    return done, missing
+
+
+def _shard(batches: list[list[int]], shard: tuple[int, int] | None) -> list[list[int]]:
+    if shard is None:
+        return batches
+    k, n = shard
+    return [b for i, b in enumerate(batches) if i % n == k]
+
+
+def run_sweep(config: dict[str, Any], out: str | Path, *, shard: tuple[int, int] | None = None,
+              progress: bool | None = None) -> dict[str, Any]:
+    """Run every missing cell (of this shard), write each atomically, then the table and metadata.
+
+    Cells that run as one vmapped batch are sharded together (``--shard k/n`` takes
+    every n-th batch, 0-based ``k``), so results never depend on how the sweep was split.
+    """
+    from tqdm.auto import tqdm
+
+    out = Path(out)
+    (out / "cells").mkdir(parents=True, exist_ok=True)
+    cells = expand_cells(config)
+    batches = _shard(_batches(cells), shard)
+    meta = {"config": {k: v for k, v in config.items() if not k.startswith("_")},
+            "config_sha256": config.get("_hash"), "versions": package_versions(), "device": _device(),
+            "seed": config.get("seed", 0), "num_cells": len(cells), "updated": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    _atomic_write(out / "metadata.json", json.dumps(meta, indent=2))
+    todo = [b for b in batches if not all(_cell_path(out, cells[i]).exists() for i in b)]
+    ran = 0
+    with tqdm(total=sum(len(b) for b in todo), unit="cell", desc="sweep", disable=(
+            None if progress is None else not progress)) as bar:
+        for batch in todo:
+            summaries = _run_batch([cells[i] for i in batch])
+            for i, summary in zip(batch, summaries):
+                _atomic_write(_cell_path(out, cells[i]), json.dumps(summary))
+            ran += len(batch)
+            bar.update(len(batch))
+    write_table(out, cells)
+    done, missing = sweep_status(cells, out)
+    return {"cells": len(cells), "ran": ran, "done": len(done), "missing": len(missing)}
+
+
+def _rows(summary: dict[str, Any]) -> Iterable[dict[str, Any]]:
+    cell, curve, th = summary["cell"], summary["curve"], summary.get("theory")
+    spec = cell["instance"]
+    const = summary.get("constants", {})
+    eps = summary.get("eps")
+    for j, episode in enumerate(curve["episodes"]):
+        yield {
+            "cell_id": summary["cell_id"], "instance": spec.get("name", spec.get("file")),
+            "params": json.dumps(spec.get("params", {}), sort_keys=True), "planner": cell["planner"],
+            "eps": "" if eps is None else eps["spec"], "mode": cell["mode"],
+            "task": "" if cell["task"] is None else cell["task"], "episodes_total": cell["episodes"],
+            "seeds": cell["seeds"], "seed": cell["seed"], "episode": episode,
+            "regret_mean": curve["regret_mean"][j], "regret_lo": curve["regret_lo"][j],
+            "regret_hi": curve["regret_hi"][j], "return_regret_mean": curve["return_regret_mean"][j],
+            "true_task_posterior_mean": curve["true_task_posterior_mean"][j],
+            "slope": summary["slope"], "slope_lo": summary["slope_ci95"][0], "slope_hi": summary["slope_ci95"][1],
+            "per_episode_regret_last": summary["per_episode_regret_last"],
+            "theory_kind": "" if th is None else th["kind"],
+            "theory_value": "" if curve.get("theory") is None else curve["theory"][j],
+            "eta": const.get("eta"), "c_Z": const.get("c_Z"), "C": const.get("C"), "Dmax": const.get("Dmax"),
+        }
+
+
+def write_table(out: str | Path, cells: list[Cell] | None = None) -> Path:
+    """Merge every finished cell in ``out/cells`` (in sweep order when ``cells`` is given) into ``results.csv``."""
+    out = Path(out)
+    if cells is not None:
+        paths = [_cell_path(out, c) for c in cells if _cell_path(out, c).exists()]
+    else:
+        paths = sorted((out / "cells").glob("*.json"))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=TABLE_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for path in paths:
+        for row in _rows(json.loads(path.read_text())):
+            writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    target = out / "results.csv"
+    _atomic_write(target, buffer.getvalue())
+    return target
