@@ -106,6 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--status", action="store_true", help="list done and missing cells, run nothing")
     sweep.add_argument("--no-progress", action="store_true", help="never show a progress bar")
 
+    plot = sub.add_parser("plot", help="figures (PNG and PDF) from a sweep's results")
+    plot.add_argument("results", metavar="RESULTS", help="a sweep output directory or its results.csv")
+    plot.add_argument("--out", metavar="DIR", help="where to write the figures (default: RESULTS)")
+
     sub.add_parser("list", help="list built-in instances and planners")
     return parser
 
@@ -282,6 +286,18 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from jaxbail.plot import plot_results
+
+    try:
+        paths = plot_results(args.results, args.out)
+    except (FileNotFoundError, RuntimeError) as err:
+        raise UsageError(str(err)) from None
+    for path in paths:
+        print(path)
+    return 0
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     import inspect
 
@@ -301,7 +317,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        command = {"run": _cmd_run, "replay": _cmd_replay, "sweep": _cmd_sweep, "list": _cmd_list}[args.command]
+        command = {"run": _cmd_run, "replay": _cmd_replay, "sweep": _cmd_sweep, "plot": _cmd_plot,
+                   "list": _cmd_list}[args.command]
         return command(args)
     except (UsageError, InstanceError) as err:
         print(f"jaxbail: error: {err}", file=sys.stderr)
