@@ -110,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("results", metavar="RESULTS", help="a sweep output directory or its results.csv")
     plot.add_argument("--out", metavar="DIR", help="where to write the figures (default: RESULTS)")
 
+    repro = sub.add_parser("reproduce", help="the paper's claims 1-3: figures, summary.md and summary.json")
+    repro.add_argument("--quick", action="store_true", help="fewer seeds and episodes (under 3 minutes)")
+    repro.add_argument("--out", metavar="DIR", default="results/reproduce", help="output directory")
+
     sub.add_parser("list", help="list built-in instances and planners")
     return parser
 
@@ -298,6 +302,14 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from jaxbail.reproduce import reproduce
+
+    summary = reproduce(args.out, quick=args.quick, log=lambda msg: print(msg, file=sys.stderr))
+    print((Path(args.out) / "summary.md").read_text())
+    return 0 if all(c["verdict"] == "supported" for c in summary["claims"]) else 1
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     import inspect
 
@@ -317,7 +329,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        command = {"run": _cmd_run, "replay": _cmd_replay, "sweep": _cmd_sweep, "plot": _cmd_plot,
+        command = {"run": _cmd_run, "replay": _cmd_replay, "sweep": _cmd_sweep, "plot": _cmd_plot, "reproduce": _cmd_reproduce,
                    "list": _cmd_list}[args.command]
         return command(args)
     except (UsageError, InstanceError) as err:

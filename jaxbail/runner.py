@@ -52,6 +52,7 @@ class _Tables(NamedTuple):
     reward: jax.Array         # [Z, S, G]
     v: jax.Array              # [H + 1, Z, S] env V*
     q: jax.Array              # [H, Z, S, G] env Q*
+    value: jax.Array          # [Z] env J*
 
 
 def log_spaced_episodes(num_episodes: int, per_decade: int = 24) -> np.ndarray:
@@ -67,11 +68,12 @@ def seed_keys(key: jax.Array, num_seeds: int, first_seed: int = 0) -> jax.Array:
     return jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(first_seed, first_seed + num_seeds))
 
 
-def _seed_start(seed_key, prior, fixed_task, planner: Planner, ctx_fn):
+def _seed_start(seed_key, env_prior, model_prior, fixed_task, planner: Planner, ctx_fn):
+    """The true task (from the environment's prior) and the belief's start (the model's prior)."""
     task_key = jax.random.fold_in(seed_key, _TASK_STREAM)
-    drawn = draw_from_probs(prior, jax.random.uniform(task_key))
+    drawn = draw_from_probs(env_prior, jax.random.uniform(task_key))
     task = jnp.where(fixed_task >= 0, fixed_task, drawn).astype(jnp.int32)
-    log_task = filt.prior_log_task(prior)
+    log_task = filt.prior_log_task(model_prior)
     pstate = planner.init(jax.random.fold_in(seed_key, _PLANNER_STREAM), ctx_fn(task, log_task))
     return task, log_task, pstate
 
@@ -95,7 +97,9 @@ def _episode(carry, episode, seed_key, *, env: Instance, tables: _Tables, model:
                        observation=observation, prev_subgoal=prev_subgoal, model=model, experts=experts,
                        true_task=task, true_state=true_state)
 
-    pstate = planner.begin_episode(begin_key, pstate, context(first.belief, jnp.int32(0), obs, jnp.int32(-1), state))
+    # begin_episode sees w_t, the task marginal carried over from the previous episode (before o_1)
+    carried = filt.Belief(log_task, model.init)
+    pstate = planner.begin_episode(begin_key, pstate, context(carried, jnp.int32(0), obs, jnp.int32(-1), state))
 
     def step(c, h):
         belief, pstate, state, obs, prev_subgoal, gap, ret, missed = c
@@ -113,7 +117,7 @@ def _episode(carry, episode, seed_key, *, env: Instance, tables: _Tables, model:
     zero = jnp.zeros((), jnp.float32)
     init = (first.belief, pstate, state, obs, jnp.int32(-1), zero, zero, first.misspecified.astype(jnp.int32))
     (belief, pstate, *_, gap, ret, missed), _ = jax.lax.scan(step, init, jnp.arange(horizon))
-    ret_regret = tables.v[0, task, :] @ env.init[task] - ret
+    ret_regret = tables.value[task] - ret
     # the next episode starts from this episode's task marginal
     out = (gap, ret_regret, missed, jnp.exp(belief.log_task[task]))
     return (task, belief.log_task, pstate), out
@@ -135,7 +139,8 @@ def env_tables(env: Instance) -> _Tables:
     """Cumulative tables and the environment's optimal values, prepared once per run."""
     env_experts = compute_experts(env)
     return _Tables(cum_init=cumulative(env.init), cum_transition=cumulative(env.transition),
-                   cum_emission=cumulative(env.emission), reward=env.reward, v=env_experts.v, q=env_experts.q)
+                   cum_emission=cumulative(env.emission), reward=env.reward, v=env_experts.v, q=env_experts.q,
+                   value=env_experts.value)
 
 
 def _run_chunk_impl(carry, keys, first_episode, env, model, experts, planner, num_episodes,
@@ -163,16 +168,16 @@ def _run_cells_impl(carry, keys, first_episode, env, model, experts, planner, nu
 _run_cells = jax.jit(_run_cells_impl, static_argnames=("chunk_len", "delusional"))
 
 
-def _start_impl(keys, fixed_task, model, experts, planner, num_episodes):
-    def one_cell(fixed_task, model, experts, planner):
+def _start_impl(keys, fixed_task, env, model, experts, planner, num_episodes):
+    def one_cell(fixed_task, env, model, experts, planner):
         def ctx_fn(task, log_task):
             belief = filt.Belief(log_task, model.init)
             zero = jnp.int32(0)
             return Context(belief=belief, step=zero, episode=zero, num_episodes=num_episodes, observation=zero,
                            prev_subgoal=jnp.int32(-1), model=model, experts=experts, true_task=task,
                            true_state=zero)
-        return jax.vmap(lambda k: _seed_start(k, model.prior, fixed_task, planner, ctx_fn))(keys)
-    return jax.vmap(one_cell)(fixed_task, model, experts, planner)
+        return jax.vmap(lambda k: _seed_start(k, env.prior, model.prior, fixed_task, planner, ctx_fn))(keys)
+    return jax.vmap(one_cell)(fixed_task, env, model, experts, planner)
 
 
 _start = jax.jit(_start_impl)
@@ -201,7 +206,12 @@ def simulate(key: jax.Array, instance: Instance, planner: Planner, *, num_episod
     Args:
       key: a ``jax.random`` key; seed ``i`` uses ``fold_in(key, first_seed + i)``,
         then separate streams for the task draw, the environment and the planner,
-        so two planners with the same key face the same tasks and noise.
+        so two planners with the same key face the same tasks and noise. A seed's
+        random numbers are the same at any batch size, hence its trajectory and
+        regret; on CPU, XLA vectorises ``exp``/``log`` differently for different
+        batch shapes, so derived floats (the posterior) can differ in the last bit,
+        and a draw can flip in the rare event (about 1e-7 per draw) that ``u``
+        falls within that bit.
       instance: the environment.
       planner: any :class:`~jaxbail.planners.Planner`.
       task: ``None`` draws each seed's task from the prior (Bayesian regret);
@@ -260,7 +270,10 @@ def simulate_many(key: jax.Array, instances: Sequence[Instance], planners: Seque
     experts = _compute_experts(model, expert_temperature)
     if log_points is None:
         log_points = log_spaced_episodes(num_episodes)
-    log_points = np.asarray(log_points, dtype=np.int64)
+    log_points = np.unique(np.asarray(log_points, dtype=np.int64))
+    if log_points.size == 0 or log_points[0] < 1 or log_points[-1] > num_episodes:
+        raise ValueError(f"log_points: every point must be an episode count in [1, {num_episodes}], "
+                         f"got {log_points.tolist()}")
     if chunk_episodes is None:
         chunk_episodes = max(1, min(num_episodes, (1 << 21) // (num_seeds * num_cells)))
     chunk_episodes = min(chunk_episodes, num_episodes)
@@ -268,7 +281,7 @@ def simulate_many(key: jax.Array, instances: Sequence[Instance], planners: Seque
     keys = seed_keys(key, num_seeds, first_seed)
     fixed = jnp.asarray([-1 if t is None else t for t in tasks], jnp.int32)
     total = jnp.int32(num_episodes)
-    carry = _start(keys, fixed, model, experts, stacked_planner, total)
+    carry = _start(keys, fixed, env, model, experts, stacked_planner, total)
     cell_tasks = np.asarray(carry[0])
 
     logged = np.zeros((4, num_cells, num_seeds, len(log_points)), np.float64)

@@ -56,7 +56,8 @@ class Planner(struct.PyTreeNode):
         return ()
 
     def begin_episode(self, key: jax.Array, state: Any, ctx: Context) -> Any:
-        """Called once per episode, after ``o_1`` has been absorbed into the belief."""
+        """Called once at the start of each episode; ``ctx.belief`` is ``w_t``, the task marginal
+        carried over from the previous episode (state belief ``mu_z``), before ``o_1`` is absorbed."""
         del key, ctx
         return state
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import jax.numpy as jnp
+
 from jaxbail.planners.base import Planner
 from jaxbail.planners.core import Bail, Map, Oracle, Psrl, Uniform, epsilon_greedy
 
@@ -22,7 +24,7 @@ def make_planner(name: str, *, eps_scale: float = 0.1, eps_power: float = 0.0, e
         raise ValueError(f"unknown planner {name!r} (choose from {', '.join(PLANNERS)})")
     base = {"oracle": Oracle, "bail": Bail, "eps_bail": Bail, "psrl": Psrl, "map": Map}
     if name == "uniform":
-        return Uniform(explore=explore)
+        return Uniform(explore=None if explore is None else jnp.asarray(explore, jnp.float32))
     planner = base[name]()
     if name.startswith("eps_"):
         planner = epsilon_greedy(planner, eps_scale, eps_power, explore)
