@@ -23,7 +23,7 @@ def _pyplot():
         matplotlib.use("Agg", force=False) if not _interactive() else None
         import matplotlib.pyplot as plt
     except ImportError:  # pragma: no cover - exercised only without the extra
-        raise RuntimeError("plotting needs matplotlib: pip install 'jaxbail[plot]'") from None
+        raise RuntimeError("plotting needs matplotlib (a dependency of jaxbail): pip install matplotlib") from None
     return plt
 
 

@@ -1,0 +1,89 @@
+"""`jaxbail plot` writes its figures; `jaxbail reproduce --quick` runs end to end with verdicts from numbers."""
+
+import json
+
+import pytest
+
+from jaxbail import reproduce as rep
+from jaxbail import theory
+from jaxbail.cli import main
+
+SWEEP = """
+name = "plot_small"
+episodes = 30
+seeds = 16
+[instance]
+name = "hard"
+params = { num_tasks = 2, horizon = 2, reveal = [1.0, 0.5] }
+[planner]
+name = ["bail", "eps_bail"]
+eps = ["0.05", "0.3"]
+"""
+
+
+def test_plot_writes_png_and_pdf_for_every_supported_figure(tmp_path, capsys):
+    config = tmp_path / "s.toml"
+    config.write_text(SWEEP)
+    out = tmp_path / "res"
+    assert main(["sweep", str(config), "--out", str(out), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["plot", str(out), "--out", str(tmp_path / "fig")]) == 0
+    written = capsys.readouterr().out.split()
+    names = {p.rsplit("/", 1)[-1] for p in written}
+    for stem in ("regret_curves", "posterior_mass", "regret_vs_eps", "regret_vs_eta"):
+        assert {f"{stem}.png", f"{stem}.pdf"} <= names, names
+    for path in written:
+        assert (tmp_path / "fig" / path.rsplit("/", 1)[-1]).stat().st_size > 1000
+
+
+def test_plot_of_a_missing_directory_is_one_line_exit_2(tmp_path, capsys):
+    assert main(["plot", str(tmp_path / "nothing")]) == 2
+    err = capsys.readouterr().err
+    assert "no results table" in err and len(err.strip().splitlines()) == 1
+
+
+def _recompute_verdicts(summary):
+    c1, c2, c3 = summary["claims"]
+    tv = c1["tv_mean"]
+    lo, hi = c1["measured"]["tv_slope_ci95"]
+    v1 = all(b < a for a, b in zip(tv, tv[1:])) and lo >= -0.65 and hi <= -0.35
+    m = c2["measured"]
+    v2 = (abs(m["per_episode_regret"] - c2["theory"]["per_episode_regret"]) <= 4 * m["per_episode_regret_se"]
+          and abs(m["slope"] - 1) <= 0.05)
+    v3 = all(c3["measured"][s]["slope_ci95"][1] < 0.65 for s in ("auto", "anytime:1")) and all(
+        c3["measured"][s]["regret_ci95"][1] <= c3["theory"][s]["bound"] for s in c3["measured"])
+    return ["supported" if v else "not supported" for v in (v1, v2, v3)]
+
+
+def test_reproduce_quick_end_to_end(tmp_path, capsys):
+    out = tmp_path / "rq"
+    code = main(["reproduce", "--quick", "--out", str(out)])
+    summary = json.loads((out / "summary.json").read_text())
+    assert [c["verdict"] for c in summary["claims"]] == _recompute_verdicts(summary)
+    assert code == (0 if all(v == "supported" for v in _recompute_verdicts(summary)) else 1)
+    for stem in ("claim1_pretraining_converges_to_bail", "claim2_bail_linear_regret",
+                 "claim3_eps_bail_sublinear_regret"):
+        assert (out / f"{stem}.png").stat().st_size > 1000 and (out / f"{stem}.pdf").exists()
+    text = (out / "summary.md").read_text()
+    assert text.count("| 1.") == 1 and "| 3." in text and "verdict" in text
+
+
+def test_claim2_verdict_follows_the_numbers(monkeypatch):
+    settings = dict(rep.SETTINGS["quick"], episodes=50, seeds=64)
+    assert rep.claim2_bail_linear(settings)["verdict"] == "supported"
+    real = theory.theory_for
+
+    def shifted(*args, **kwargs):
+        th = real(*args, **kwargs)
+        return th._replace(per_episode=th.per_episode + 0.5) if th.per_episode is not None else th
+
+    monkeypatch.setattr(rep.theory, "theory_for", shifted)
+    assert rep.claim2_bail_linear(settings)["verdict"] == "not supported"
+
+
+def test_claim3_verdict_follows_the_numbers(monkeypatch):
+    settings = dict(rep.SETTINGS["quick"], episodes=200, seeds=64, eps_values=[0.1])
+    real = theory.theory_for
+    monkeypatch.setattr(rep.theory, "theory_for",
+                        lambda *a, **k: real(*a, **k)._replace(value=1.0))  # a bound no run can meet
+    assert rep.claim3_eps_sublinear(settings)["verdict"] == "not supported"

@@ -1,0 +1,158 @@
+"""Sweeps: validation before work, atomic per-cell results, resume after kill -9, shards, tidy table."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from jaxbail.cli import main
+from jaxbail.sweep import TABLE_COLUMNS, expand_cells, load_sweep
+
+SMALL = """
+name = "small"
+seed = 3
+episodes = 40
+seeds = 24
+
+[[instances]]
+name = "hard"
+params = { num_tasks = [2, 3], horizon = 2 }
+
+[[instances]]
+name = "actor_slip"
+params = { num_tasks = 2, horizon = 2, slip = [0.1, 0.3] }
+
+[planner]
+name = ["bail", "eps_bail", "uniform"]
+eps = ["0.1", "anytime:1"]
+"""
+
+
+def write(tmp_path, text, name="sweep.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def cli(*argv):
+    return subprocess.run([sys.executable, "-m", "jaxbail.cli", *argv], capture_output=True, text=True)
+
+
+def test_grid_expands_to_the_cartesian_product(tmp_path):
+    cells = expand_cells(load_sweep(write(tmp_path, SMALL)))
+    # 4 instances x (bail + 2 eps variants + uniform)
+    assert len(cells) == 4 * 4
+    assert len({c.cell_id for c in cells}) == len(cells)
+    assert {c["eps"] for c in cells if c["planner"] == "eps_bail"} == {"0.1", "anytime:1"}
+    assert all(c["eps"] is None for c in cells if c["planner"] != "eps_bail")
+
+
+def test_killed_sweep_resumes_to_the_same_table(tmp_path):
+    config = write(tmp_path, SMALL)
+    whole = tmp_path / "whole"
+    assert main(["sweep", str(config), "--out", str(whole), "--no-progress"]) == 0
+    reference = (whole / "results.csv").read_text()
+    rows = reference.strip().splitlines()
+    assert rows[0].split(",") == TABLE_COLUMNS
+    assert len({r.split(",")[0] for r in rows[1:]}) == 16
+
+    resumed = tmp_path / "resumed"
+    rng = random.Random(1234)
+    for attempt in range(2):  # kill -9 at random moments, then finish
+        proc = subprocess.Popen([sys.executable, "-m", "jaxbail.cli", "sweep", str(config), "--out", str(resumed),
+                                 "--no-progress"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(2.0, 6.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    for path in (resumed / "cells").glob("*.json"):  # no torn files: every cell file parses
+        json.loads(path.read_text())
+    done = cli("sweep", str(config), "--out", str(resumed), "--no-progress")
+    assert done.returncode == 0, done.stderr
+    assert (resumed / "results.csv").read_text() == reference
+
+
+def test_shards_merge_to_the_same_table_and_status_lists_cells(tmp_path):
+    config = write(tmp_path, SMALL.replace("episodes = 40", "episodes = 20"))  # same batches: cached compiles
+    whole, sharded = tmp_path / "whole", tmp_path / "sharded"
+    assert main(["sweep", str(config), "--out", str(whole), "--no-progress"]) == 0
+    assert main(["sweep", str(config), "--out", str(sharded), "--shard", "0/2", "--no-progress"]) == 0
+    proc = cli("sweep", str(config), "--out", str(sharded), "--status")
+    assert proc.returncode == 0
+    assert "missing" in proc.stdout and proc.stdout.count("done ") >= 1
+    assert main(["sweep", str(config), "--out", str(sharded), "--shard", "1/2", "--no-progress"]) == 0
+    assert (sharded / "results.csv").read_text() == (whole / "results.csv").read_text()
+    status = cli("sweep", str(config), "--out", str(sharded), "--status")
+    assert "16 done, 0 missing of 16 cells" in status.stdout
+
+
+def test_metadata_records_config_hash_versions_and_device(tmp_path):
+    config = write(tmp_path, SMALL.replace('name = ["bail", "eps_bail", "uniform"]', 'name = "bail"'))
+    out = tmp_path / "out"
+    assert main(["sweep", str(config), "--out", str(out), "--no-progress"]) == 0
+    meta = json.loads((out / "metadata.json").read_text())
+    import hashlib
+
+    assert meta["config_sha256"] == hashlib.sha256(config.read_bytes()).hexdigest()
+    assert {"jax", "jaxlib", "jaxbail", "numpy", "python"} <= set(meta["versions"])
+    assert meta["device"].startswith("cpu") and meta["seed"] == 3 and meta["num_cells"] == 4
+
+
+BAD_TOML = {
+    "syntax": ("episodes = [1, 2", r"invalid TOML"),
+    "unknown_top_key": (SMALL + "\ncolour = 1\n", r"colour: unknown key"),
+    "episodes_zero": (SMALL.replace("episodes = 40", "episodes = 0"), r"episodes: must be a positive integer"),
+    "seeds_text": (SMALL.replace("seeds = 24", 'seeds = "many"'), r"seeds: must be a positive integer"),
+    "eps_range": (SMALL.replace('"0.1", "anytime:1"', '"1.5"'), r"planner\.eps: eps must lie in \[0, 1\]"),
+    "eps_schedule": (SMALL.replace('"0.1", "anytime:1"', '"anytime:x"'), r"planner\.eps: malformed schedule"),
+    "unknown_planner": (SMALL.replace('"uniform"]', '"greedy"]'), r"planner\.name: unknown planner 'greedy'"),
+    "unknown_instance": (SMALL.replace('name = "actor_slip"', 'name = "maze"'),
+                         r"instances\[1\]\.name: unknown instance 'maze'"),
+    "unknown_param": (SMALL.replace("slip = [0.1, 0.3]", "slipp = 0.1"), r"instances\[1\]\.params\.slipp: unknown"),
+    "param_range": (SMALL.replace("slip = [0.1, 0.3]", "slip = [0.1, 1.3]"), r"instances\[1\]\.params\.slip: must lie"),
+    "mode": (SMALL.replace("seed = 3", 'seed = 3\nmode = "sometimes"'), r"mode: must be 'bayes' or 'fixed'"),
+    "fixed_without_task": (SMALL.replace("seed = 3", 'seed = 3\nmode = "fixed"'), r"task: mode = 'fixed' needs task"),
+    "planner_key": (SMALL.replace('eps = ["0.1", "anytime:1"]', 'epz = 0.1'), r"planner\.epz: unknown key"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_TOML))
+def test_bad_toml_gets_one_line_naming_the_key_and_exit_2(tmp_path, capsys, case):
+    text, pattern = BAD_TOML[case]
+    config = write(tmp_path, text)
+    out = tmp_path / "out"
+    code = main(["sweep", str(config), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1, err
+    assert __import__("re").search(pattern, err), err
+    assert not out.exists()  # nothing started
+
+
+def test_sweep_cells_in_one_batch_share_one_compile(tmp_path, monkeypatch):
+    import chex
+    import jax
+
+    from jaxbail import runner
+
+    traced = jax.jit(chex.assert_max_traces(runner._run_cells_impl, n=1), static_argnames=("chunk_len", "delusional"))
+    monkeypatch.setattr(runner, "_run_cells", traced)
+    chex.clear_trace_counter()
+    config = write(tmp_path, """
+episodes = 10
+seeds = 8
+[instance]
+name = "hard"
+params = { prior = [[0.5, 0.3, 0.2], [0.2, 0.3, 0.5]], reveal = [1.0, 0.5] }
+[planner]
+name = "eps_bail"
+eps = ["0.05", "0.2", "auto", "anytime:1"]
+""")
+    assert main(["sweep", str(config), "--out", str(tmp_path / "o"), "--no-progress"]) == 0
+    rows = (tmp_path / "o" / "results.csv").read_text().strip().splitlines()
+    assert len({r.split(",")[0] for r in rows[1:]}) == 16
