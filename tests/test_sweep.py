@@ -156,3 +156,10 @@ eps = ["0.05", "0.2", "auto", "anytime:1"]
     assert main(["sweep", str(config), "--out", str(tmp_path / "o"), "--no-progress"]) == 0
     rows = (tmp_path / "o" / "results.csv").read_text().strip().splitlines()
     assert len({r.split(",")[0] for r in rows[1:]}) == 16
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parent.parent / "examples" / "sweeps").glob("*.toml")),
+                         ids=lambda p: p.stem)
+def test_shipped_example_sweeps_are_valid(path):
+    cells = expand_cells(load_sweep(path))
+    assert len(cells) >= 2
