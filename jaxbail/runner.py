@@ -12,7 +12,7 @@ import numpy as np
 from jaxbail import belief as filt
 from jaxbail.experts import Experts, compute_experts
 from jaxbail.instance import Instance
-from jaxbail.planners.base import Context, Planner
+from jaxbail.planners.base import Context, Planner, mixture_over_belief
 from jaxbail.sampling import cumulative, draw, draw_from_probs
 
 __all__ = ["simulate", "simulate_many", "SimulationResult", "log_spaced_episodes", "seed_keys"]
@@ -32,6 +32,9 @@ class SimulationResult(NamedTuple):
       true_task_posterior: ``[N, L]`` posterior mass on the true task at the end of that episode.
       tasks: ``[N]`` each seed's true task.
       num_episodes: ``T``.
+      tv_to_bail: ``[N, L]`` (with ``measure_tv``) the mean over that episode's decisions of the
+        total variation between the planner's subgoal distribution and exact BAIL; else ``None``.
+      mean_tv_to_bail: ``[N]`` (with ``measure_tv``) the same averaged over every decision of the run.
     """
 
     episodes: np.ndarray
@@ -41,6 +44,8 @@ class SimulationResult(NamedTuple):
     true_task_posterior: np.ndarray
     tasks: np.ndarray
     num_episodes: int
+    tv_to_bail: np.ndarray | None = None
+    mean_tv_to_bail: np.ndarray | None = None
 
 
 class _Tables(NamedTuple):
@@ -79,7 +84,7 @@ def _seed_start(seed_key, env_prior, model_prior, fixed_task, planner: Planner, 
 
 
 def _episode(carry, episode, seed_key, *, env: Instance, tables: _Tables, model: Instance,
-             experts: Experts, planner: Planner, num_episodes, delusional: bool):
+             experts: Experts, planner: Planner, num_episodes, delusional: bool, measure_tv: bool):
     """One episode of one seed. ``carry = (task, log_task, planner_state)``."""
     task, log_task, pstate = carry
     horizon = env.horizon
@@ -102,8 +107,11 @@ def _episode(carry, episode, seed_key, *, env: Instance, tables: _Tables, model:
     pstate = planner.begin_episode(begin_key, pstate, context(carried, jnp.int32(0), obs, jnp.int32(-1), state))
 
     def step(c, h):
-        belief, pstate, state, obs, prev_subgoal, gap, ret, missed = c
+        belief, pstate, state, obs, prev_subgoal, gap, ret, missed, tv = c
         probs, pstate = planner.act(pstate, context(belief, h, obs, prev_subgoal, state))
+        if measure_tv:  # the planner's distance to exact BAIL along its own history
+            bail = mixture_over_belief(belief, experts.policy[h])
+            tv = tv + 0.5 * jnp.sum(jnp.abs(probs / jnp.sum(probs) - bail))
         subgoal = draw_from_probs(probs, u_subgoal[h])
         gap = gap + tables.v[h, task, state] - tables.q[h, task, state, subgoal]
         ret = ret + tables.reward[task, state, subgoal]
@@ -112,14 +120,15 @@ def _episode(carry, episode, seed_key, *, env: Instance, tables: _Tables, model:
             evidence = filt.delusional_evidence(belief, experts.policy[h], subgoal)
             belief, missed = evidence.belief, missed + evidence.misspecified
         upd = filt.update(model, belief, subgoal, next_obs)
-        return (upd.belief, pstate, next_state, next_obs, subgoal, gap, ret, missed + upd.misspecified), None
+        return (upd.belief, pstate, next_state, next_obs, subgoal, gap, ret, missed + upd.misspecified, tv), None
 
     zero = jnp.zeros((), jnp.float32)
-    init = (first.belief, pstate, state, obs, jnp.int32(-1), zero, zero, first.misspecified.astype(jnp.int32))
-    (belief, pstate, *_, gap, ret, missed), _ = jax.lax.scan(step, init, jnp.arange(horizon))
+    init = (first.belief, pstate, state, obs, jnp.int32(-1), zero, zero, first.misspecified.astype(jnp.int32), zero)
+    (belief, pstate, state, obs, subgoal, gap, ret, missed, tv), _ = jax.lax.scan(step, init, jnp.arange(horizon))
+    pstate = planner.end_episode(pstate, context(belief, jnp.int32(horizon), obs, subgoal, state))
     ret_regret = tables.value[task] - ret
     # the next episode starts from this episode's task marginal
-    out = (gap, ret_regret, missed, jnp.exp(belief.log_task[task]))
+    out = (gap, ret_regret, missed, jnp.exp(belief.log_task[task]), tv / horizon)
     return (task, belief.log_task, pstate), out
 
 
@@ -144,28 +153,29 @@ def env_tables(env: Instance) -> _Tables:
 
 
 def _run_chunk_impl(carry, keys, first_episode, env, model, experts, planner, num_episodes,
-                    chunk_len: int, delusional: bool):
+                    chunk_len: int, delusional: bool, measure_tv: bool = False):
     tables = env_tables(env)
 
     def one_seed(carry, seed_key):
         def body(c, episode):
             return _episode(c, episode, seed_key, env=env, tables=tables, model=model, experts=experts,
-                            planner=planner, num_episodes=num_episodes, delusional=delusional)
+                            planner=planner, num_episodes=num_episodes, delusional=delusional,
+                            measure_tv=measure_tv)
         return jax.lax.scan(body, carry, first_episode + jnp.arange(chunk_len, dtype=jnp.int32))
 
     return jax.vmap(one_seed)(carry, keys)
 
 
 def _run_cells_impl(carry, keys, first_episode, env, model, experts, planner, num_episodes,
-                    chunk_len: int, delusional: bool):
+                    chunk_len: int, delusional: bool, measure_tv: bool = False):
     """``_run_chunk_impl`` vmapped over a leading cell axis of instances, experts and planners."""
     def one_cell(carry, env, model, experts, planner):
         return _run_chunk_impl(carry, keys, first_episode, env, model, experts, planner, num_episodes,
-                               chunk_len, delusional)
+                               chunk_len, delusional, measure_tv)
     return jax.vmap(one_cell)(carry, env, model, experts, planner)
 
 
-_run_cells = jax.jit(_run_cells_impl, static_argnames=("chunk_len", "delusional"))
+_run_cells = jax.jit(_run_cells_impl, static_argnames=("chunk_len", "delusional", "measure_tv"))
 
 
 def _start_impl(keys, fixed_task, env, model, experts, planner, num_episodes):
@@ -200,7 +210,7 @@ def simulate(key: jax.Array, instance: Instance, planner: Planner, *, num_episod
              task: int | None = None, model: Instance | None = None, belief: str = "exact",
              expert_temperature: float | None = None, first_seed: int = 0,
              chunk_episodes: int | None = None, progress: bool | None = None,
-             log_points: np.ndarray | None = None) -> SimulationResult:
+             log_points: np.ndarray | None = None, measure_tv: bool = False) -> SimulationResult:
     """Simulate ``num_seeds`` independent runs of ``num_episodes`` episodes.
 
     Args:
@@ -226,11 +236,15 @@ def simulate(key: jax.Array, instance: Instance, planner: Planner, *, num_episod
         a chunk); memory stays flat in ``num_episodes``.
       progress: show a progress bar (default: only on a terminal).
       log_points: 1-based episode counts to log (default :func:`log_spaced_episodes`).
+      measure_tv: also record the total variation between the planner's subgoal
+        distribution and exact BAIL at every decision (the pretraining error
+        ``delta`` along the planner's own histories).
     """
     return simulate_many(key, [instance], [planner], num_episodes=num_episodes, num_seeds=num_seeds,
                          tasks=[task], models=None if model is None else [model], belief=belief,
                          expert_temperature=expert_temperature, first_seed=first_seed,
-                         chunk_episodes=chunk_episodes, progress=progress, log_points=log_points)[0]
+                         chunk_episodes=chunk_episodes, progress=progress, log_points=log_points,
+                         measure_tv=measure_tv)[0]
 
 
 def simulate_many(key: jax.Array, instances: Sequence[Instance], planners: Sequence[Planner], *,
@@ -238,7 +252,7 @@ def simulate_many(key: jax.Array, instances: Sequence[Instance], planners: Seque
                   models: Sequence[Instance] | None = None, belief: str = "exact",
                   expert_temperature: float | None = None, first_seed: int = 0,
                   chunk_episodes: int | None = None, progress: bool | None = None,
-                  log_points: np.ndarray | None = None) -> list[SimulationResult]:
+                  log_points: np.ndarray | None = None, measure_tv: bool = False) -> list[SimulationResult]:
     """Several cells that differ only in values, as one vmapped batch (see :func:`simulate`).
 
     Cell ``k`` runs ``planners[k]`` on ``instances[k]`` with task ``tasks[k]``.
@@ -284,27 +298,34 @@ def simulate_many(key: jax.Array, instances: Sequence[Instance], planners: Seque
     carry = _start(keys, fixed, env, model, experts, stacked_planner, total)
     cell_tasks = np.asarray(carry[0])
 
-    logged = np.zeros((4, num_cells, num_seeds, len(log_points)), np.float64)
+    logged = np.zeros((5, num_cells, num_seeds, len(log_points)), np.float64)
     running = np.zeros((3, num_cells, num_seeds), np.float64)
+    tv_sum = np.zeros((num_cells, num_seeds), np.float64)
     from tqdm.auto import tqdm
 
     with tqdm(total=num_episodes, unit="ep", disable=(None if progress is None else not progress),
               desc="simulate", leave=False) as bar:
         for start in range(0, num_episodes, chunk_episodes):
             carry, outs = _run_cells(carry, keys, jnp.int32(start), env, model, experts, stacked_planner, total,
-                                     chunk_len=chunk_episodes, delusional=(belief == "delusional"))
+                                     chunk_len=chunk_episodes, delusional=(belief == "delusional"),
+                                     measure_tv=measure_tv)
             count = min(chunk_episodes, num_episodes - start)
-            stacked = np.stack([np.asarray(o, np.float64)[..., :count] for o in outs])  # [4, K, N, count]
+            stacked = np.stack([np.asarray(o, np.float64)[..., :count] for o in outs])  # [5, K, N, count]
             cums = running[..., None] + np.cumsum(stacked[:3], axis=-1)
             running = cums[..., -1]
             inside = (log_points > start) & (log_points <= start + count)
             cols = log_points[inside] - start - 1
             logged[:3, :, :, inside] = cums[..., cols]
             logged[3][:, :, inside] = stacked[3][..., cols]
+            logged[4][:, :, inside] = stacked[4][..., cols]
+            tv_sum += stacked[4].sum(axis=-1)
             bar.update(count)
     return [SimulationResult(episodes=log_points, gap_regret=logged[0, k], return_regret=logged[1, k],
                              misspecified=logged[2, k], true_task_posterior=logged[3, k], tasks=cell_tasks[k],
-                             num_episodes=num_episodes) for k in range(num_cells)]
+                             num_episodes=num_episodes,
+                             tv_to_bail=logged[4, k] if measure_tv else None,
+                             mean_tv_to_bail=tv_sum[k] / num_episodes if measure_tv else None)
+            for k in range(num_cells)]
 
 
 _experts_jit = jax.jit(jax.vmap(compute_experts, in_axes=(0, None)), static_argnums=(1,))

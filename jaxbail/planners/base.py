@@ -61,6 +61,12 @@ class Planner(struct.PyTreeNode):
         del key, ctx
         return state
 
+    def end_episode(self, state: Any, ctx: Context) -> Any:
+        """Called once at the end of each episode: ``ctx.prev_subgoal`` is ``g_H`` and
+        ``ctx.observation`` is ``o_{H+1}``; ``ctx.belief`` is the posterior after them."""
+        del ctx
+        return state
+
     def act(self, state: Any, ctx: Context) -> tuple[jax.Array, Any]:
         """Subgoal distribution ``[G]`` at this decision and the new planner state."""
         raise NotImplementedError
