@@ -51,7 +51,7 @@ def _within_4se(samples, exact):
 
 
 def _fields(result):
-    return {k: v for k, v in result._asdict().items() if k != "num_episodes"}
+    return {k: v for k, v in result._asdict().items() if k != "num_episodes" and v is not None}
 
 
 def _assert_no_nan(result):
