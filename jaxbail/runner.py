@@ -232,7 +232,7 @@ def simulate(key: jax.Array, instance: Instance, planner: Planner, *, num_episod
         planner's own subgoals as expert evidence).
       expert_temperature: ``None`` for greedy experts in the planner's model,
         or a Boltzmann temperature. Regret is always against the optimal policy.
-      chunk_episodes: episodes per compiled chunk (default: about 2M seed-episodes
+      chunk_episodes: episodes per compiled chunk (default: about 1M seed-episodes
         a chunk); memory stays flat in ``num_episodes``.
       progress: show a progress bar (default: only on a terminal).
       log_points: 1-based episode counts to log (default :func:`log_spaced_episodes`).
@@ -289,7 +289,7 @@ def simulate_many(key: jax.Array, instances: Sequence[Instance], planners: Seque
         raise ValueError(f"log_points: every point must be an episode count in [1, {num_episodes}], "
                          f"got {log_points.tolist()}")
     if chunk_episodes is None:
-        chunk_episodes = max(1, min(num_episodes, (1 << 21) // (num_seeds * num_cells)))
+        chunk_episodes = max(1, min(num_episodes, (1 << 20) // (num_seeds * num_cells)))
     chunk_episodes = min(chunk_episodes, num_episodes)
 
     keys = seed_keys(key, num_seeds, first_seed)
@@ -310,15 +310,19 @@ def simulate_many(key: jax.Array, instances: Sequence[Instance], planners: Seque
                                      chunk_len=chunk_episodes, delusional=(belief == "delusional"),
                                      measure_tv=measure_tv)
             count = min(chunk_episodes, num_episodes - start)
-            stacked = np.stack([np.asarray(o, np.float64)[..., :count] for o in outs])  # [5, K, N, count]
-            cums = running[..., None] + np.cumsum(stacked[:3], axis=-1)
-            running = cums[..., -1]
             inside = (log_points > start) & (log_points <= start + count)
             cols = log_points[inside] - start - 1
-            logged[:3, :, :, inside] = cums[..., cols]
-            logged[3][:, :, inside] = stacked[3][..., cols]
-            logged[4][:, :, inside] = stacked[4][..., cols]
-            tv_sum += stacked[4].sum(axis=-1)
+            for i, out in enumerate(outs):  # one [K, N, count] array at a time keeps the host copy small
+                values = np.asarray(out)[..., :count]
+                if i < 3:  # cumulative: gap regret, return regret, misspecification events (float64 sums)
+                    cums = running[i][..., None] + np.cumsum(values, axis=-1, dtype=np.float64)
+                    running[i] = cums[..., -1]
+                    logged[i][:, :, inside] = cums[..., cols]
+                else:  # per-episode: posterior mass on the true task, TV to BAIL
+                    logged[i][:, :, inside] = values[..., cols]
+                    if i == 4:
+                        tv_sum += values.sum(axis=-1, dtype=np.float64)
+            del outs, values
             bar.update(count)
     return [SimulationResult(episodes=log_points, gap_regret=logged[0, k], return_regret=logged[1, k],
                              misspecified=logged[2, k], true_task_posterior=logged[3, k], tasks=cell_tasks[k],
