@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -329,7 +328,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        command = {"run": _cmd_run, "replay": _cmd_replay, "sweep": _cmd_sweep, "plot": _cmd_plot, "reproduce": _cmd_reproduce,
+        command = {"run": _cmd_run, "replay": _cmd_replay, "sweep": _cmd_sweep, "plot": _cmd_plot,
+                   "reproduce": _cmd_reproduce,
                    "list": _cmd_list}[args.command]
         return command(args)
     except (UsageError, InstanceError) as err:

@@ -128,7 +128,7 @@ def claim3_eps_sublinear(settings: dict[str, Any]) -> dict[str, Any]:
     results = simulate_many(key, [env] * len(specs), planners, num_episodes=settings["episodes"],
                             num_seeds=settings["seeds"])
     runs = []
-    for spec, planner, info, result in zip(specs, planners, infos, results):
+    for planner, info, result in zip(planners, infos, results):
         th = theory.theory_for(env, planner, settings["episodes"])
         summary = summarize(result, planner="eps_bail", th=th, seed=settings["seed"])
         summary["eps"] = info
@@ -219,7 +219,7 @@ def _figures(out: Path, c1: dict, c2: dict, c3: dict) -> list[Path]:
         ax1.fill_between(ct, s["curve"]["regret_lo"], s["curve"]["regret_hi"], color=line.get_color(), alpha=0.2,
                          linewidth=0)
         ax1.plot(ct, s["curve"]["theory"], color=line.get_color(), linestyle=(0, (6, 2)), linewidth=1,
-                 label=f"  its upper bound")
+                 label="  its upper bound")
     ax1.plot(t, curve["regret_mean"][-1] / 30 * np.sqrt(t / t[-1]), color="0.5", linestyle=(0, (1, 3)),
              label="sqrt(T) reference slope")
     ax1.set_xscale("log")

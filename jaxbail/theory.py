@@ -17,7 +17,8 @@ from jaxbail.sampling import cumulative, draw
 
 __all__ = ["Distinguishability", "Theory", "prior_coverage", "concentration", "max_action_gap",
            "distinguishability", "reporter_is_injective", "frozen_posterior", "exact_line",
-           "epsilon_bound", "epsilon_bound_curve", "theory_curve", "optimal_epsilon", "bound_constants", "evaluate", "theory_for"]
+           "epsilon_bound", "epsilon_bound_curve", "theory_curve", "optimal_epsilon", "bound_constants", "evaluate",
+           "theory_for"]
 
 ENUMERATION_LIMIT = 200_000
 """Largest number of observation/subgoal sequences eta is computed by exact enumeration for."""

@@ -34,7 +34,8 @@ class Model:
 
 
 def model_of(instance) -> Model:
-    f64 = lambda a: np.asarray(a, dtype=np.float64)
+    def f64(a):
+        return np.asarray(a, dtype=np.float64)
     return Model(
         f64(instance.prior),
         f64(instance.init),

@@ -19,7 +19,8 @@ NUM_KEYS = 20000
 
 
 def _ctx(instance, experts, belief, *, step=0, episode=0, num_episodes=10, true_task=0, true_state=0):
-    i32 = lambda x: jnp.asarray(x, jnp.int32)
+    def i32(x):
+        return jnp.asarray(x, jnp.int32)
     return Context(
         belief=belief,
         step=i32(step),

@@ -2,8 +2,6 @@
 
 import json
 
-import pytest
-
 from jaxbail import reproduce as rep
 from jaxbail import theory
 from jaxbail.cli import main

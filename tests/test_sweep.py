@@ -1,7 +1,6 @@
 """Sweeps: validation before work, atomic per-cell results, resume after kill -9, shards, tidy table."""
 
 import json
-import os
 import random
 import signal
 import subprocess
@@ -64,7 +63,7 @@ def test_killed_sweep_resumes_to_the_same_table(tmp_path):
 
     resumed = tmp_path / "resumed"
     rng = random.Random(1234)
-    for attempt in range(2):  # kill -9 at random moments, then finish
+    for _attempt in range(2):  # kill -9 at random moments, then finish
         proc = subprocess.Popen([sys.executable, "-m", "jaxbail.cli", "sweep", str(config), "--out", str(resumed),
                                  "--no-progress"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(rng.uniform(2.0, 6.0))
@@ -140,7 +139,8 @@ def test_sweep_cells_in_one_batch_share_one_compile(tmp_path, monkeypatch):
 
     from jaxbail import runner
 
-    traced = jax.jit(chex.assert_max_traces(runner._run_cells_impl, n=1), static_argnames=("chunk_len", "delusional", "measure_tv"))
+    traced = jax.jit(chex.assert_max_traces(runner._run_cells_impl, n=1),
+                     static_argnames=("chunk_len", "delusional", "measure_tv"))
     monkeypatch.setattr(runner, "_run_cells", traced)
     chex.clear_trace_counter()
     config = write(tmp_path, """

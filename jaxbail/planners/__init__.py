@@ -1,8 +1,7 @@
 """Planners: one small interface (:class:`Planner`), the paper's planners and baselines, a registry."""
 
 from jaxbail.planners.base import Context, Planner, mixture_over_belief, task_policy
-from jaxbail.planners.core import (Bail, EpsilonGreedy, Map, Oracle, Psrl, Uniform, epsilon_greedy,
-                                   exploration_probs)
+from jaxbail.planners.core import Bail, EpsilonGreedy, Map, Oracle, Psrl, Uniform, epsilon_greedy, exploration_probs
 from jaxbail.planners.registry import PLANNERS, make_planner
 
 __all__ = ["Context", "Planner", "Bail", "EpsilonGreedy", "Map", "Oracle", "Psrl", "Uniform",

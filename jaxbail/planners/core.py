@@ -6,7 +6,6 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from flax import struct
 
 from jaxbail.planners.base import Context, Planner, mixture_over_belief, task_policy
 from jaxbail.sampling import draw_from_probs
