@@ -12,6 +12,7 @@ import numpy as np
 from jaxbail import belief as filt
 from jaxbail.experts import compute_experts
 from jaxbail.instance import Instance
+from jaxbail.planners.bawm import Bawm, mean_model_plan
 from jaxbail.planners.core import Bail, EpsilonGreedy, Map, Oracle, Psrl, Uniform, exploration_probs
 from jaxbail.sampling import cumulative, draw
 
@@ -241,14 +242,17 @@ def distinguishability(instance: Instance, explore=None, *, method: str = "auto"
     return Distinguishability(eta, lo, hi, method, (int(min(a, b)), int(max(a, b))), hellinger)
 
 
-def frozen_posterior(instance: Instance, experts=None) -> tuple[bool, str]:
-    """Whether the posterior can never move under the experts' subgoals (SPEC 6).
+def frozen_posterior(instance: Instance, experts=None, policy=None) -> tuple[bool, str]:
+    """Whether the posterior can never move under the experts' subgoals (SPEC 6), or under
+    ``policy`` (``[..., G]``, e.g. BAWM's plan) when given.
 
     Checked as: identical initial laws and Reporters for all tasks, and identical
-    transitions for all tasks under every subgoal some expert uses at some step and state.
+    transitions for all tasks under every subgoal the policy uses at some step and state.
     """
-    experts = compute_experts(instance) if experts is None else experts
-    policy = _np(experts.policy)
+    if policy is None:
+        experts = compute_experts(instance) if experts is None else experts
+        policy = experts.policy
+    policy = _np(policy)
     used = np.flatnonzero(policy.reshape(-1, instance.num_subgoals).max(axis=0) > 0)
     init, emission, trans = _np(instance.init), _np(instance.emission), _np(instance.transition)
     if not np.allclose(init, init[:1], atol=1e-7):
@@ -277,10 +281,20 @@ def _per_task_regret(instance: Instance, planner, experts) -> np.ndarray | None:
     if isinstance(planner, Map):
         mode = int(np.argmax(prior))
         return values - evaluate(instance, policy[:, mode])[0]
+    if isinstance(planner, Bawm):
+        return values - evaluate(instance, _bawm_prior_plan(instance))[0]
     if isinstance(planner, Psrl):
         per_sample = np.stack([evaluate(instance, policy[:, k])[0] for k in range(instance.num_tasks)])
         return values - prior @ per_sample
     return None
+
+
+def _bawm_prior_plan(instance: Instance) -> jax.Array:
+    """BAWM's plan under the prior (the posterior of a frozen instance), as the simulator computes it."""
+    from jaxbail.belief import prior_log_task
+
+    weights = jnp.exp(prior_log_task(instance.prior))
+    return mean_model_plan(weights, instance.transition, instance.reward, instance.horizon)
 
 
 def _average(per_task: np.ndarray, instance: Instance, task: int | None) -> float:
@@ -290,13 +304,15 @@ def _average(per_task: np.ndarray, instance: Instance, task: int | None) -> floa
 def exact_line(instance: Instance, planner, task: int | None = None) -> Theory:
     """The exact per-episode regret ``c`` (``Reg(T) = c T``) where one applies.
 
-    ``oracle`` and ``uniform`` anywhere; ``bail``, ``map`` and ``psrl`` on a
+    ``oracle`` and ``uniform`` anywhere; ``bail``, ``map``, ``psrl`` and ``bawm`` on a
     frozen-posterior instance with an injective Reporter, where each is a fixed
     Markov policy (policy evaluation gives ``c``).
     """
     experts = compute_experts(instance)
-    if isinstance(planner, (Bail, Map, Psrl)):
-        frozen, why = frozen_posterior(instance, experts)
+    if isinstance(planner, (Bail, Map, Psrl, Bawm)):
+        # BAWM is frozen when its own prior-mean plan (not the experts) uses only uninformative subgoals
+        plan = _bawm_prior_plan(instance) if isinstance(planner, Bawm) else None
+        frozen, why = frozen_posterior(instance, experts, plan)
         if not frozen:
             return Theory(None, None, None, f"no exact line: the posterior can move ({why})")
         if not reporter_is_injective(instance):
@@ -375,7 +391,7 @@ def theory_for(instance: Instance, planner, num_episodes: int, task: int | None 
     if expert_temperature is not None:
         return Theory(None, None, None, "no theory: the experts are Boltzmann, not optimal")
     if isinstance(planner, EpsilonGreedy):
-        if not isinstance(planner.inner, Bail):
+        if not isinstance(planner.inner, (Bail, Bawm)):
             return Theory(None, None, None, f"no bound for epsilon-greedy around {type(planner.inner).__name__}")
         if not reporter_is_injective(instance):
             return Theory(None, None, None, "no bound: it is derived for an injective Reporter (known state)")
@@ -389,8 +405,11 @@ def theory_for(instance: Instance, planner, num_episodes: int, task: int | None 
                                        float(planner.scale), float(planner.power))
         constants = {"horizon": instance.horizon, "dmax": dmax, "c_const": c_const, "eta": eta.lo,
                      "scale": float(planner.scale), "power": float(planner.power)}
+        caveat = ("; drawn for eps-BAWM as a reference: its derivation (a step deviates from the true expert "
+                  "with probability <= 1 - w(z)) covers BAIL, not the mean-model plan"
+                  if isinstance(planner.inner, Bawm) else "")
         note = (f"eta={eta.eta:.6g} ({eta.method}{'' if eta.lo == eta.hi else ', lower 95% end used'}), "
-                f"Dmax={dmax:.6g}, C={c_const:.6g}, H={instance.horizon}")
+                f"Dmax={dmax:.6g}, C={c_const:.6g}, H={instance.horizon}{caveat}")
         return Theory("upper_bound", value, formula, note, constants=constants)
     line = exact_line(instance, planner, task)
     if line.kind is None:

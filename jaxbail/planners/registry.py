@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from jaxbail.planners.base import Planner
+from jaxbail.planners.bawm import Bawm
 from jaxbail.planners.core import Bail, Map, Oracle, Psrl, Uniform, epsilon_greedy
 
 PLANNERS: dict[str, str] = {
@@ -14,6 +15,8 @@ PLANNERS: dict[str, str] = {
     "psrl": "posterior sampling: one task drawn from the posterior per episode",
     "map": "the expert of the posterior mode",
     "uniform": "the exploration policy at every step",
+    "bawm": "the LLM as a world model: optimal plan in the posterior-mean model, re-planned every episode",
+    "eps_bawm": "BAWM with per-episode epsilon-greedy exploration",
 }
 
 
@@ -22,7 +25,8 @@ def make_planner(name: str, *, eps_scale: float = 0.1, eps_power: float = 0.0, e
     (``eps_t = min(1, scale * t**-power)``)."""
     if name not in PLANNERS:
         raise ValueError(f"unknown planner {name!r} (choose from {', '.join(PLANNERS)})")
-    base = {"oracle": Oracle, "bail": Bail, "eps_bail": Bail, "psrl": Psrl, "map": Map}
+    base = {"oracle": Oracle, "bail": Bail, "eps_bail": Bail, "psrl": Psrl, "map": Map, "bawm": Bawm,
+            "eps_bawm": Bawm}
     if name == "uniform":
         return Uniform(explore=None if explore is None else jnp.asarray(explore, jnp.float32))
     planner = base[name]()

@@ -1,0 +1,47 @@
+"""BAWM: the LLM as a world model; plan optimally in the posterior-mean model, re-planned every episode."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jaxbail.experts import greedy
+from jaxbail.planners.base import Context, Planner
+
+
+def mean_model_plan(task_posterior: jax.Array, transition: jax.Array, reward: jax.Array,
+                    horizon: int) -> jax.Array:
+    """Greedy plan ``[H, S, G]`` by backward induction in ``Pbar = sum_z w(z) P_z``, ``rbar = sum_z w(z) r_z``.
+
+    Args:
+      task_posterior: ``[Z]`` weights ``w``; transition: ``[Z, S, G, S]``; reward: ``[Z, S, G]``.
+    """
+    mean_transition = jnp.einsum("z,zsgt->sgt", task_posterior, transition)
+    mean_reward = jnp.einsum("z,zsg->sg", task_posterior, reward)
+
+    def backup(v_next, _):
+        q = mean_reward + mean_transition @ v_next
+        choice = greedy(q)
+        return jnp.sum(choice * q, axis=-1), choice
+
+    _, plan = jax.lax.scan(backup, jnp.zeros(transition.shape[1], transition.dtype), None, length=horizon,
+                           reverse=True)
+    return plan
+
+
+class Bawm(Planner):
+    """Bayesian world model: at the start of every episode, backward induction in the
+    posterior-mean model (transition and reward averaged over ``w_t``); at each step the
+    plan acts on the current state belief ``sum_z b(z, s)``. Greedy, lowest-index ties."""
+
+    def init(self, key, ctx: Context):
+        model = ctx.model
+        return jnp.zeros((model.horizon, model.num_states, model.num_subgoals), jnp.float32)
+
+    def begin_episode(self, key, state, ctx: Context):
+        model = ctx.model
+        return mean_model_plan(ctx.belief.task_posterior, model.transition, model.reward, model.horizon)
+
+    def act(self, state, ctx: Context):
+        state_belief = jnp.sum(ctx.belief.joint, axis=0)  # [S]
+        return state_belief @ state[ctx.step], state
