@@ -84,7 +84,8 @@ def _seed_start(seed_key, env_prior, model_prior, fixed_task, planner: Planner, 
 
 
 def _episode(carry, episode, seed_key, *, env: Instance, tables: _Tables, model: Instance,
-             experts: Experts, planner: Planner, num_episodes, delusional: bool, measure_tv: bool):
+             experts: Experts, planner: Planner, num_episodes, delusional: bool, measure_tv: bool,
+             known_state: bool):
     """One episode of one seed. ``carry = (task, log_task, planner_state)``."""
     task, log_task, pstate = carry
     horizon = env.horizon
@@ -119,7 +120,7 @@ def _episode(carry, episode, seed_key, *, env: Instance, tables: _Tables, model:
         if delusional:
             evidence = filt.delusional_evidence(belief, experts.policy[h], subgoal)
             belief, missed = evidence.belief, missed + evidence.misspecified
-        upd = filt.update(model, belief, subgoal, next_obs)
+        upd = filt.update(model, belief, subgoal, next_obs, known_state)
         return (upd.belief, pstate, next_state, next_obs, subgoal, gap, ret, missed + upd.misspecified, tv), None
 
     zero = jnp.zeros((), jnp.float32)
@@ -153,29 +154,30 @@ def env_tables(env: Instance) -> _Tables:
 
 
 def _run_chunk_impl(carry, keys, first_episode, env, model, experts, planner, num_episodes,
-                    chunk_len: int, delusional: bool, measure_tv: bool = False):
+                    chunk_len: int, delusional: bool, measure_tv: bool = False, known_state: bool = False):
     tables = env_tables(env)
 
     def one_seed(carry, seed_key):
         def body(c, episode):
             return _episode(c, episode, seed_key, env=env, tables=tables, model=model, experts=experts,
                             planner=planner, num_episodes=num_episodes, delusional=delusional,
-                            measure_tv=measure_tv)
+                            measure_tv=measure_tv, known_state=known_state)
         return jax.lax.scan(body, carry, first_episode + jnp.arange(chunk_len, dtype=jnp.int32))
 
     return jax.vmap(one_seed)(carry, keys)
 
 
 def _run_cells_impl(carry, keys, first_episode, env, model, experts, planner, num_episodes,
-                    chunk_len: int, delusional: bool, measure_tv: bool = False):
+                    chunk_len: int, delusional: bool, measure_tv: bool = False, known_state: bool = False):
     """``_run_chunk_impl`` vmapped over a leading cell axis of instances, experts and planners."""
     def one_cell(carry, env, model, experts, planner):
         return _run_chunk_impl(carry, keys, first_episode, env, model, experts, planner, num_episodes,
-                               chunk_len, delusional, measure_tv)
+                               chunk_len, delusional, measure_tv, known_state)
     return jax.vmap(one_cell)(carry, env, model, experts, planner)
 
 
-_run_cells = jax.jit(_run_cells_impl, static_argnames=("chunk_len", "delusional", "measure_tv"))
+STATIC_ARGNAMES = ("chunk_len", "delusional", "measure_tv", "known_state")
+_run_cells = jax.jit(_run_cells_impl, static_argnames=STATIC_ARGNAMES)
 
 
 def _start_impl(keys, fixed_task, env, model, experts, planner, num_episodes):
@@ -197,6 +199,17 @@ def _strip(instance: Instance) -> Instance:
     return instance.replace(name="")
 
 
+def _same_values(a: Instance, b: Instance) -> bool:
+    return a is b or all(np.array_equal(np.asarray(getattr(a, k)), np.asarray(getattr(b, k)))
+                         for k in ("prior", "init", "transition", "emission", "reward"))
+
+
+def _injective(model: Instance) -> bool:
+    """Every task's Reporter is deterministic and tells states apart: state beliefs are point masses."""
+    emission = np.asarray(model.emission)
+    return bool(np.all((emission == 0) | (emission == 1)) and np.all(emission.sum(axis=1) <= 1))
+
+
 def _stack(trees: Sequence[Any], what: str) -> Any:
     structure = jax.tree.structure(trees[0])
     for tree in trees[1:]:
@@ -210,7 +223,8 @@ def simulate(key: jax.Array, instance: Instance, planner: Planner, *, num_episod
              task: int | None = None, model: Instance | None = None, belief: str = "exact",
              expert_temperature: float | None = None, first_seed: int = 0,
              chunk_episodes: int | None = None, progress: bool | None = None,
-             log_points: np.ndarray | None = None, measure_tv: bool = False) -> SimulationResult:
+             log_points: np.ndarray | None = None, measure_tv: bool = False,
+             filter: str = "auto") -> SimulationResult:
     """Simulate ``num_seeds`` independent runs of ``num_episodes`` episodes.
 
     Args:
@@ -239,12 +253,16 @@ def simulate(key: jax.Array, instance: Instance, planner: Planner, *, num_episod
       measure_tv: also record the total variation between the planner's subgoal
         distribution and exact BAIL at every decision (the pretraining error
         ``delta`` along the planner's own histories).
+      filter: ``"auto"`` uses the known-state update (one transition row per task
+        instead of a dense contraction, same numbers) where it is exact: a
+        deterministic injective Reporter, the exact posterior and a model equal to
+        the environment; ``"dense"`` always uses the general filter.
     """
     return simulate_many(key, [instance], [planner], num_episodes=num_episodes, num_seeds=num_seeds,
                          tasks=[task], models=None if model is None else [model], belief=belief,
                          expert_temperature=expert_temperature, first_seed=first_seed,
                          chunk_episodes=chunk_episodes, progress=progress, log_points=log_points,
-                         measure_tv=measure_tv)[0]
+                         measure_tv=measure_tv, filter=filter)[0]
 
 
 def simulate_many(key: jax.Array, instances: Sequence[Instance], planners: Sequence[Planner], *,
@@ -252,7 +270,8 @@ def simulate_many(key: jax.Array, instances: Sequence[Instance], planners: Seque
                   models: Sequence[Instance] | None = None, belief: str = "exact",
                   expert_temperature: float | None = None, first_seed: int = 0,
                   chunk_episodes: int | None = None, progress: bool | None = None,
-                  log_points: np.ndarray | None = None, measure_tv: bool = False) -> list[SimulationResult]:
+                  log_points: np.ndarray | None = None, measure_tv: bool = False,
+                  filter: str = "auto") -> list[SimulationResult]:
     """Several cells that differ only in values, as one vmapped batch (see :func:`simulate`).
 
     Cell ``k`` runs ``planners[k]`` on ``instances[k]`` with task ``tasks[k]``.
@@ -278,6 +297,10 @@ def simulate_many(key: jax.Array, instances: Sequence[Instance], planners: Seque
                              f"{inst.sizes} and {model.sizes}")
         if task is not None and not 0 <= task < inst.num_tasks:
             raise ValueError(f"task: must be in [0, {inst.num_tasks - 1}], got {task}")
+    if filter not in ("auto", "dense"):
+        raise ValueError(f"filter: must be 'auto' or 'dense', got {filter!r}")
+    known_state = filter == "auto" and belief == "exact" and all(
+        _same_values(i, m) and _injective(m) for i, m in zip(instances, models))
     env = _stack([_strip(i) for i in instances], "instance")
     model = _stack([_strip(m) for m in models], "model")
     stacked_planner = _stack(list(planners), "planner")
@@ -308,7 +331,7 @@ def simulate_many(key: jax.Array, instances: Sequence[Instance], planners: Seque
         for start in range(0, num_episodes, chunk_episodes):
             carry, outs = _run_cells(carry, keys, jnp.int32(start), env, model, experts, stacked_planner, total,
                                      chunk_len=chunk_episodes, delusional=(belief == "delusional"),
-                                     measure_tv=measure_tv)
+                                     measure_tv=measure_tv, known_state=known_state)
             count = min(chunk_episodes, num_episodes - start)
             inside = (log_points > start) & (log_points <= start + count)
             cols = log_points[inside] - start - 1

@@ -30,3 +30,23 @@ def test_cells_with_different_structure_are_refused():
     with pytest.raises(ValueError, match="must have sizes"):
         simulate_many(jax.random.PRNGKey(0), [hard(3), hard(4)], [make_planner("bail")] * 2,
                       num_episodes=2, num_seeds=2, progress=False)
+
+
+@pytest.mark.parametrize("planner_name", ["bail", "eps_bail"])
+def test_known_state_filter_gives_the_dense_filters_numbers(planner_name):
+    from jaxbail.instances import random_instance
+
+    for inst in (hard(3, 4, prior=[0.5, 0.3, 0.2]), random_instance(2, num_tasks=3, num_states=4, num_subgoals=3,
+                                                                     horizon=3)):
+        planner = make_planner(planner_name, eps_scale=0.3)
+        fast = simulate(jax.random.PRNGKey(9), inst, planner, num_episodes=30, num_seeds=50, progress=False,
+                        measure_tv=True)
+        dense = simulate(jax.random.PRNGKey(9), inst, planner, num_episodes=30, num_seeds=50, progress=False,
+                         measure_tv=True, filter="dense")
+        for name in ("gap_regret", "return_regret", "misspecified", "true_task_posterior", "tv_to_bail"):
+            np.testing.assert_allclose(getattr(fast, name), getattr(dense, name), rtol=0, atol=2e-6, err_msg=name)
+
+
+def test_filter_must_be_auto_or_dense():
+    with pytest.raises(ValueError, match="filter: must be 'auto' or 'dense'"):
+        simulate(jax.random.PRNGKey(0), hard(), make_planner("bail"), num_episodes=2, num_seeds=2, filter="fast")

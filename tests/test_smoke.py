@@ -23,7 +23,7 @@ FAMILIES = {
 @pytest.mark.parametrize("planner_name", list(PLANNERS))
 def test_every_instance_runs_every_planner_without_recompiling(monkeypatch, family, planner_name):
     traced = jax.jit(chex.assert_max_traces(runner._run_cells_impl, n=1),
-                     static_argnames=("chunk_len", "delusional", "measure_tv"))
+                     static_argnames=runner.STATIC_ARGNAMES)
     monkeypatch.setattr(runner, "_run_cells", traced)
     chex.clear_trace_counter()
     for value in (0, 1):

@@ -140,7 +140,7 @@ def test_sweep_cells_in_one_batch_share_one_compile(tmp_path, monkeypatch):
     from jaxbail import runner
 
     traced = jax.jit(chex.assert_max_traces(runner._run_cells_impl, n=1),
-                     static_argnames=("chunk_len", "delusional", "measure_tv"))
+                     static_argnames=runner.STATIC_ARGNAMES)
     monkeypatch.setattr(runner, "_run_cells", traced)
     chex.clear_trace_counter()
     config = write(tmp_path, """
