@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -36,6 +37,7 @@ def greedy(q: jax.Array) -> jax.Array:
     return jax.nn.one_hot(choice, q.shape[-1], dtype=q.dtype)
 
 
+@partial(jax.jit, static_argnames=("temperature",))
 def compute_experts(instance: Instance, temperature: float | None = None) -> Experts:
     """Backward induction ``Q*_{z,h}(s,g) = r_z(s,g) + sum_s' P_z(s'|s,g) V*_{z,h+1}(s')``.
 
@@ -44,6 +46,8 @@ def compute_experts(instance: Instance, temperature: float | None = None) -> Exp
       temperature: ``None`` (default) for greedy experts with lowest-index ties;
         a positive number for Boltzmann experts ``softmax(Q*/temperature)``.
         The values ``V*`` and ``J*`` are always those of the optimal policy.
+
+    Jitted (one compile per instance sizes and temperature).
     """
     if temperature is not None and not temperature > 0:
         raise ValueError(f"temperature: must be > 0 or None, got {temperature}")

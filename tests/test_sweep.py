@@ -28,7 +28,7 @@ name = "actor_slip"
 params = { num_tasks = 2, horizon = 2, slip = [0.1, 0.3] }
 
 [planner]
-name = ["bail", "eps_bail", "uniform"]
+name = ["bail", "eps_bail"]
 eps = ["0.1", "anytime:1"]
 """
 
@@ -45,8 +45,8 @@ def cli(*argv):
 
 def test_grid_expands_to_the_cartesian_product(tmp_path):
     cells = expand_cells(load_sweep(write(tmp_path, SMALL)))
-    # 4 instances x (bail + 2 eps variants + uniform)
-    assert len(cells) == 4 * 4
+    # 4 instances x (bail + 2 eps variants)
+    assert len(cells) == 4 * 3
     assert len({c.cell_id for c in cells}) == len(cells)
     assert {c["eps"] for c in cells if c["planner"] == "eps_bail"} == {"0.1", "anytime:1"}
     assert all(c["eps"] is None for c in cells if c["planner"] != "eps_bail")
@@ -59,14 +59,14 @@ def test_killed_sweep_resumes_to_the_same_table(tmp_path):
     reference = (whole / "results.csv").read_text()
     rows = reference.strip().splitlines()
     assert rows[0].split(",") == TABLE_COLUMNS
-    assert len({r.split(",")[0] for r in rows[1:]}) == 16
+    assert len({r.split(",")[0] for r in rows[1:]}) == 12
 
     resumed = tmp_path / "resumed"
     rng = random.Random(1234)
-    for _attempt in range(2):  # kill -9 at random moments, then finish
+    for _attempt in range(1):  # kill -9 at a random moment, then finish
         proc = subprocess.Popen([sys.executable, "-m", "jaxbail.cli", "sweep", str(config), "--out", str(resumed),
                                  "--no-progress"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(2.0, 6.0))
+        time.sleep(rng.uniform(3.0, 7.0))  # import and the first batches take about this long
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     for path in (resumed / "cells").glob("*.json"):  # no torn files: every cell file parses
@@ -87,11 +87,11 @@ def test_shards_merge_to_the_same_table_and_status_lists_cells(tmp_path):
     assert main(["sweep", str(config), "--out", str(sharded), "--shard", "1/2", "--no-progress"]) == 0
     assert (sharded / "results.csv").read_text() == (whole / "results.csv").read_text()
     status = cli("sweep", str(config), "--out", str(sharded), "--status")
-    assert "16 done, 0 missing of 16 cells" in status.stdout
+    assert "12 done, 0 missing of 12 cells" in status.stdout
 
 
 def test_metadata_records_config_hash_versions_and_device(tmp_path):
-    config = write(tmp_path, SMALL.replace('name = ["bail", "eps_bail", "uniform"]', 'name = "bail"'))
+    config = write(tmp_path, SMALL.replace('name = ["bail", "eps_bail"]', 'name = "bail"'))
     out = tmp_path / "out"
     assert main(["sweep", str(config), "--out", str(out), "--no-progress"]) == 0
     meta = json.loads((out / "metadata.json").read_text())
@@ -109,7 +109,7 @@ BAD_TOML = {
     "seeds_text": (SMALL.replace("seeds = 24", 'seeds = "many"'), r"seeds: must be a positive integer"),
     "eps_range": (SMALL.replace('"0.1", "anytime:1"', '"1.5"'), r"planner\.eps: eps must lie in \[0, 1\]"),
     "eps_schedule": (SMALL.replace('"0.1", "anytime:1"', '"anytime:x"'), r"planner\.eps: malformed schedule"),
-    "unknown_planner": (SMALL.replace('"uniform"]', '"greedy"]'), r"planner\.name: unknown planner 'greedy'"),
+    "unknown_planner": (SMALL.replace('"eps_bail"]', '"greedy"]'), r"planner\.name: unknown planner 'greedy'"),
     "unknown_instance": (SMALL.replace('name = "actor_slip"', 'name = "maze"'),
                          r"instances\[1\]\.name: unknown instance 'maze'"),
     "unknown_param": (SMALL.replace("slip = [0.1, 0.3]", "slipp = 0.1"), r"instances\[1\]\.params\.slipp: unknown"),
