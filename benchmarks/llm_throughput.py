@@ -1,0 +1,86 @@
+#!/usr/bin/env python
+"""Seed-steps per second of the ``llm`` planner (shipped checkpoints) against ``bail`` through jaxbail.runner.simulate.
+
+One *seed-step* is one subgoal decision of one seed: ``rate = seeds * episodes * H / seconds``.
+Both planners run the same instance, key, seeds and episodes (bayes mode), with the exact
+posterior computed in both runs (the runner always filters). Steady state: the first call
+(compile) is timed separately, then the median of ``--repeats`` further calls is reported.
+``T`` exceeds the checkpoint's context ``K``, so the llm timing includes the per-episode
+window slide (one full forward over the kept tokens) in every episode after the ``K``-th.
+
+Usage::
+
+    /tmp/venv/bin/python benchmarks/llm_throughput.py
+    /tmp/venv/bin/python benchmarks/llm_throughput.py --seeds 256 --episodes 12 --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import jax
+
+from jaxbail.instances import hard, random_instance
+from jaxbail.llm.checkpoint import shipped_checkpoint
+from jaxbail.llm.planner import llm_planner_from_checkpoint
+from jaxbail.planners.core import Bail
+from jaxbail.runner import simulate
+
+INSTANCES = {
+    "hard": hard,
+    "random": lambda: random_instance(0, num_tasks=4, num_states=4, num_subgoals=3, horizon=4),
+}
+
+
+def time_planner(instance, planner, seeds: int, episodes: int, repeats: int) -> dict:
+    """First-call seconds and steady-state seed-steps/s (median over ``repeats`` calls)."""
+    key = jax.random.PRNGKey(0)
+    kw = dict(num_episodes=episodes, num_seeds=seeds, progress=False)
+    start = time.perf_counter()
+    simulate(key, instance, planner, **kw)
+    first = time.perf_counter() - start
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = simulate(key, instance, planner, **kw)
+        times.append(time.perf_counter() - start)
+    seconds = statistics.median(times)
+    steps = seeds * episodes * instance.horizon
+    return {"first_call_s": first, "steady_s": seconds, "seed_steps_per_s": steps / seconds,
+            "regret_mean": float(result.gap_regret[:, -1].mean())}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=1024)
+    parser.add_argument("--episodes", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", choices=sorted(INSTANCES), action="append")
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args()
+    rows = {}
+    for name in args.only or list(INSTANCES):
+        instance = INSTANCES[name]()
+        llm = llm_planner_from_checkpoint(shipped_checkpoint(name), instance)
+        out = {"bail": time_planner(instance, Bail(), args.seeds, args.episodes, args.repeats),
+               "llm": time_planner(instance, llm, args.seeds, args.episodes, args.repeats),
+               "config": llm.config.to_dict()}
+        out["llm_over_bail"] = out["llm"]["seed_steps_per_s"] / out["bail"]["seed_steps_per_s"]
+        rows[name] = out
+        print(f"{name}: {args.seeds} seeds x {args.episodes} episodes x H={instance.horizon}; "
+              f"bail {out['bail']['seed_steps_per_s']:.3g} seed-steps/s, llm {out['llm']['seed_steps_per_s']:.3g} "
+              f"(K={llm.config.context_episodes}, width {llm.config.width}, {llm.config.layers} layers); "
+              f"llm/bail = {out['llm_over_bail']:.4f}; first call bail {out['bail']['first_call_s']:.1f} s, "
+              f"llm {out['llm']['first_call_s']:.1f} s", flush=True)
+    meta = {"seeds": args.seeds, "episodes": args.episodes, "repeats": args.repeats, "device": str(jax.devices()[0]),
+            "results": rows}
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(meta, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+#!/usr/bin/env python
+"""Regenerate the shipped LLM-planner checkpoints (jaxbail/checkpoints/) and measure their deployment delta.
+
+Each checkpoint is trained and measured by :func:`jaxbail.llm.train.pretrain`: training with
+:func:`jaxbail.llm.train.train` (held-out delta on behaviour prompts), then ``delta`` along the
+``llm`` planner's own deployment histories with ``jaxbail.runner.simulate(..., measure_tv=True)``
+(bayes mode, T = 20 episodes, 1,024 seeds, 95% interval), and the part of it due to the context
+window alone (exact BAIL restricted to the window, :class:`jaxbail.llm.planner.WindowedBail`).
+Everything goes into the checkpoint's JSON record.
+
+The behaviour policy is ``"dirichlet"``: each prompt draws its own observation-dependent subgoal
+distribution (never the task's), so the data covers histories in which some subgoals are rarely
+played, as they are when the model itself plays (benchmarks/llm_delta.md compares it with the
+uniform behaviour).
+
+Regenerated checkpoints are statistically equivalent, not bit-identical, to the shipped ones
+(XLA's CPU kernels and thread scheduling differ between machines).
+
+Usage::
+
+    /tmp/venv/bin/python benchmarks/train_checkpoints.py                 # both (about 12 minutes on 2 cores)
+    /tmp/venv/bin/python benchmarks/train_checkpoints.py --only hard --out /tmp/ckpt
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from jaxbail.instances import hard, random_instance
+from jaxbail.llm.checkpoint import CHECKPOINT_DIR, SHIPPED
+from jaxbail.llm.train import pretrain
+
+SETTINGS = {
+    "hard": dict(
+        instance=lambda: hard(),
+        train=dict(preset="default", num_trajectories=32768, context_episodes=4, steps=3000, width=64, layers=2,
+                   heads=4, behaviour="dirichlet", seed=0),
+    ),
+    "random": dict(
+        instance=lambda: random_instance(0, num_tasks=4, num_states=4, num_subgoals=3, horizon=4),
+        train=dict(preset="default", num_trajectories=65536, context_episodes=5, steps=6000, width=64, layers=2,
+                   heads=4, behaviour="dirichlet", seed=0),
+    ),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=sorted(SETTINGS), action="append", help="build only these (repeatable)")
+    parser.add_argument("--out", type=Path, default=CHECKPOINT_DIR, help="output directory")
+    parser.add_argument("--episodes", type=int, default=20, help="deployment episodes T")
+    parser.add_argument("--seeds", type=int, default=1024, help="deployment seeds")
+    args = parser.parse_args()
+    summary = {}
+    for name in args.only or list(SETTINGS):
+        setting = SETTINGS[name]
+        print(f"[{name}] training {setting['train']}", flush=True)
+        result = pretrain(setting["instance"](), args.out / SHIPPED[name], deploy_episodes=args.episodes,
+                          deploy_seeds=args.seeds, log=lambda line, n=name: print(f"[{n}] {line}", flush=True),
+                          **setting["train"])
+        rec = result.record
+        summary[name] = {"train_seconds": rec["train_seconds"], "num_params": rec["num_params"],
+                         **{part: {k: rec[part][k] for k in ("delta", "lo", "hi")}
+                            for part in ("heldout", "deployment", "window_only")}}
+    print(json.dumps(summary, indent=1))
+
+
+if __name__ == "__main__":
+    main()

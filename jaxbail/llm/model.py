@@ -1,0 +1,247 @@
+"""A small pre-LN causal transformer (flax linen) over observation/subgoal tokens, with a key/value cache.
+
+Linen, not nnx: the weights are a plain pytree of arrays (``{"params": ...}``) that a
+``flax.struct`` planner carries as traced leaves and the runner stacks, vmaps and jits like
+any other hyperparameter; ``apply`` is a pure function, and msgpack serialisation of the
+dict is one call. An nnx module is a mutable object that would need ``nnx.split``/``merge``
+at every boundary to play the same role.
+
+Every function here works on one sequence (no batch axis); batches are ``jax.vmap`` of it
+(:func:`Transformer.forward_batch`), and the runner's vmap over seeds batches the decoding.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+__all__ = ["ModelConfig", "KVCache", "Transformer"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Sizes of the token layout and of the network (hashable: a static field of the planner).
+
+    Token layout (see :mod:`jaxbail.llm.data`): observation ``o -> o``, subgoal ``g -> O + g``,
+    episode separator ``SEP = O + G``, ``BOS = O + G + 1``; vocabulary ``V = O + G + 2``. A prompt is
+    ``BOS`` then ``K`` episodes of ``E = 2H + 2`` tokens ``o_1 g_1 .. o_H g_H o_{H+1} SEP``, so the
+    context is ``C = 1 + K E`` tokens.
+
+    Attributes:
+      num_observations, num_subgoals, horizon: the instance's ``O, G, H``.
+      context_episodes: ``K``, episodes that fit in the context.
+      layers, width, heads: transformer depth, model width ``D``, attention heads (``D % heads == 0``).
+      mlp_ratio: hidden width of the MLP as a multiple of ``D``.
+    """
+
+    num_observations: int
+    num_subgoals: int
+    horizon: int
+    context_episodes: int
+    layers: int = 2
+    width: int = 64
+    heads: int = 4
+    mlp_ratio: int = 4
+
+    def __post_init__(self) -> None:
+        for name in ("num_observations", "num_subgoals", "horizon", "context_episodes", "layers", "width",
+                     "heads", "mlp_ratio"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: must be an integer >= 1, got {value!r}")
+        if self.width % self.heads:
+            raise ValueError(f"width: must be a multiple of heads = {self.heads}, got {self.width}")
+
+    @property
+    def vocab_size(self) -> int:
+        """``V = O + G + 2``."""
+        return self.num_observations + self.num_subgoals + 2
+
+    @property
+    def sep(self) -> int:
+        """The episode-separator token ``O + G``."""
+        return self.num_observations + self.num_subgoals
+
+    @property
+    def bos(self) -> int:
+        """The beginning-of-prompt token ``O + G + 1``."""
+        return self.num_observations + self.num_subgoals + 1
+
+    @property
+    def episode_tokens(self) -> int:
+        """``E = 2H + 2`` tokens per episode (separator included)."""
+        return 2 * self.horizon + 2
+
+    @property
+    def context_tokens(self) -> int:
+        """``C = 1 + K E``."""
+        return 1 + self.context_episodes * self.episode_tokens
+
+    @property
+    def head_dim(self) -> int:
+        return self.width // self.heads
+
+    def to_dict(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - fields)
+        if unknown:
+            raise ValueError(f"model config: unknown key {unknown[0]!r}")
+        return cls(**data)
+
+
+class KVCache(NamedTuple):
+    """Keys and values of every layer at every context position (one sequence).
+
+    Attributes:
+      keys, values: ``[layers, C, heads, head_dim]``; entries past the current position are
+        stale and masked out by :meth:`Transformer.decode_step`.
+    """
+
+    keys: jax.Array
+    values: jax.Array
+
+
+class _Block(nn.Module):
+    """Pre-LN block: ``x + attn(LN(x))`` then ``x + mlp(LN(x))``."""
+
+    config: ModelConfig
+
+    def setup(self) -> None:
+        cfg = self.config
+        out_init = nn.initializers.normal(0.02 / math.sqrt(2 * cfg.layers))
+        self.ln_attn = nn.LayerNorm()
+        self.qkv = nn.Dense(3 * cfg.width, kernel_init=nn.initializers.normal(0.02))
+        self.proj = nn.Dense(cfg.width, kernel_init=out_init)
+        self.ln_mlp = nn.LayerNorm()
+        self.mlp_in = nn.Dense(cfg.mlp_ratio * cfg.width, kernel_init=nn.initializers.normal(0.02))
+        self.mlp_out = nn.Dense(cfg.width, kernel_init=out_init)
+
+    def _qkv(self, x):
+        cfg = self.config
+        q, k, v = jnp.split(self.qkv(self.ln_attn(x)), 3, axis=-1)
+        shape = x.shape[:-1] + (cfg.heads, cfg.head_dim)
+        return q.reshape(shape), k.reshape(shape), v.reshape(shape)
+
+    def _finish(self, x, attended):
+        x = x + self.proj(attended.reshape(x.shape))
+        return x + self.mlp_out(nn.gelu(self.mlp_in(self.ln_mlp(x))))
+
+    def __call__(self, x):
+        """``x [T, D]`` -> (``[T, D]``, keys ``[T, heads, hd]``, values ``[T, heads, hd]``), causal."""
+        q, k, v = self._qkv(x)
+        length = x.shape[0]
+        scores = jnp.einsum("qhd,khd->hqk", q, k) / math.sqrt(self.config.head_dim)
+        causal = jnp.tril(jnp.ones((length, length), bool))
+        weights = jax.nn.softmax(jnp.where(causal, scores, -jnp.inf), axis=-1)
+        return self._finish(x, jnp.einsum("hqk,khd->qhd", weights, v)), k, v
+
+    def step(self, x, keys, values, position):
+        """One token ``x [D]`` at ``position`` against the cache ``keys, values [C, heads, hd]``."""
+        q, k, v = self._qkv(x)
+        at = jnp.arange(keys.shape[0]) == position
+        keys = jnp.where(at[:, None, None], k, keys)
+        values = jnp.where(at[:, None, None], v, values)
+        scores = jnp.einsum("hd,khd->hk", q, keys) / math.sqrt(self.config.head_dim)
+        visible = jnp.arange(keys.shape[0]) <= position
+        weights = jax.nn.softmax(jnp.where(visible, scores, -jnp.inf), axis=-1)
+        return self._finish(x, jnp.einsum("hk,khd->hd", weights, values)), keys, values
+
+
+class _Net(nn.Module):
+    """Token + learned absolute position embeddings, pre-LN blocks, final LN, head over the ``G`` subgoals."""
+
+    config: ModelConfig
+
+    def setup(self) -> None:
+        cfg = self.config
+        self.token_embed = nn.Embed(cfg.vocab_size, cfg.width, embedding_init=nn.initializers.normal(0.02))
+        self.position_embed = nn.Embed(cfg.context_tokens, cfg.width, embedding_init=nn.initializers.normal(0.02))
+        self.blocks = [_Block(cfg) for _ in range(cfg.layers)]
+        self.ln_out = nn.LayerNorm()
+        self.head = nn.Dense(cfg.num_subgoals)
+
+    def __call__(self, tokens):
+        """``tokens [T]`` (``T <= C``, positions ``0..T-1``) -> (logits ``[T, G]``, cache of the ``T`` positions)."""
+        x = self.token_embed(tokens) + self.position_embed(jnp.arange(tokens.shape[0]))
+        keys, values = [], []
+        for block in self.blocks:
+            x, k, v = block(x)
+            keys.append(k)
+            values.append(v)
+        return self.head(self.ln_out(x)), KVCache(jnp.stack(keys), jnp.stack(values))
+
+    def step(self, token, position, cache: KVCache):
+        """One token at ``position`` -> (logits ``[G]``, the cache with this position written)."""
+        x = self.token_embed(token) + self.position_embed(position)
+        keys, values = [], []
+        for layer, block in enumerate(self.blocks):
+            x, k, v = block.step(x, cache.keys[layer], cache.values[layer], position)
+            keys.append(k)
+            values.append(v)
+        return self.head(self.ln_out(x)), KVCache(jnp.stack(keys), jnp.stack(values))
+
+
+@dataclasses.dataclass(frozen=True)
+class Transformer:
+    """Pure functions of ``(params, ...)`` for one :class:`ModelConfig` (hashable, jit-static).
+
+    ``params`` is the linen variable dict ``{"params": ...}``.
+    """
+
+    config: ModelConfig
+
+    @property
+    def net(self) -> _Net:
+        return _Net(self.config)
+
+    def init_params(self, key: jax.Array) -> Any:
+        """Fresh weights (initialised under ``jit``: linen's eager init is op by op)."""
+        return jax.jit(self.net.init)(key, jnp.zeros((self.config.context_tokens,), jnp.int32))
+
+    def forward(self, params: Any, tokens: jax.Array) -> jax.Array:
+        """Full causal forward: ``tokens [T]`` (``T <= C``) -> logits ``[T, G]`` at every position."""
+        return self.net.apply(params, tokens)[0]
+
+    def forward_batch(self, params: Any, tokens: jax.Array) -> jax.Array:
+        """``tokens [B, T]`` -> logits ``[B, T, G]``."""
+        return jax.vmap(lambda t: self.forward(params, t))(tokens)
+
+    def prefill(self, params: Any, tokens: jax.Array) -> tuple[jax.Array, KVCache]:
+        """Full forward over ``tokens [C]`` that also returns the cache of every position.
+
+        Returns:
+          logits ``[C, G]`` and a :class:`KVCache` with ``keys, values [layers, C, heads, hd]``.
+        """
+        return self.net.apply(params, tokens)
+
+    def empty_cache(self) -> KVCache:
+        """Zero cache ``[layers, C, heads, hd]`` (everything masked until written)."""
+        cfg = self.config
+        shape = (cfg.layers, cfg.context_tokens, cfg.heads, cfg.head_dim)
+        return KVCache(jnp.zeros(shape, jnp.float32), jnp.zeros(shape, jnp.float32))
+
+    def decode_step(self, params: Any, cache: KVCache, token: jax.Array,
+                    position: jax.Array) -> tuple[jax.Array, KVCache]:
+        """Incremental decoding: feed ``token`` (scalar int) at ``position`` (scalar, ``< C``).
+
+        Attends to the cached positions ``0..position``; equals :meth:`forward`'s logits at that
+        position when the cache holds the same earlier tokens.
+
+        Returns:
+          logits ``[G]`` and the cache with ``position`` written.
+        """
+        return self.net.apply(params, token, position, cache, method=_Net.step)
+
+
+def count_params(params: Any) -> int:
+    """Number of scalar weights."""
+    return int(sum(leaf.size for leaf in jax.tree.leaves(params)))

@@ -1,0 +1,212 @@
+"""The ``llm`` planner: a pretrained transformer decoding the interaction history with a key/value cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from jaxbail import belief as filt
+from jaxbail.instance import Instance
+from jaxbail.llm.checkpoint import check_instance_sizes, load_checkpoint
+from jaxbail.llm.model import KVCache, ModelConfig, Transformer
+from jaxbail.planners.base import Context, Planner, mixture_over_belief
+from jaxbail.planners.core import EpsilonGreedy, epsilon_greedy
+from jaxbail.runner import simulate
+from jaxbail.stats import curve_ci, mean_ci
+
+__all__ = ["LlmState", "LlmPlanner", "llm_planner_from_checkpoint", "eps_llm", "WindowedBail", "deployment_delta"]
+
+
+class LlmState(NamedTuple):
+    """Per-seed state of :class:`LlmPlanner`.
+
+    Attributes:
+      cache: :class:`~jaxbail.llm.model.KVCache`, ``keys, values [layers, C, heads, head_dim]``.
+      position: scalar int32, the next position to write (tokens fed so far since ``BOS``).
+      tokens: ``[C]`` int32, the tokens at positions ``0 .. position - 1`` (``BOS`` and the last
+        episodes); later entries are stale.
+    """
+
+    cache: KVCache
+    position: jax.Array
+    tokens: jax.Array
+
+
+class LlmPlanner(Planner):
+    """A pretrained causal transformer reading the tokenised history (SPEC 7), decoded incrementally.
+
+    The prompt is the training layout: ``BOS``, then per episode ``o_1 g_1 .. o_H g_H o_{H+1} SEP``
+    with the subgoals actually played. The context holds ``K`` episodes: when the next episode
+    would not fit, :meth:`begin_episode` drops the oldest episode and rebuilds the cache by one full
+    forward over ``BOS`` and the kept episodes at positions from 0, as every training prompt
+    starts at its first episode. The model then sees only the last ``K - 1`` .. ``K`` episodes,
+    while exact BAIL sees the whole history: the measured ``delta`` includes what the window loses.
+
+    Attributes:
+      params: the weights (traced leaves: a new checkpoint of the same config reuses the compile).
+      config: the :class:`~jaxbail.llm.model.ModelConfig` (static).
+    """
+
+    params: Any
+    config: ModelConfig = struct.field(pytree_node=False)
+
+    @property
+    def model(self) -> Transformer:
+        return Transformer(self.config)
+
+    def _feed(self, state: LlmState, token: jax.Array) -> tuple[jax.Array, LlmState]:
+        """Decode one token at ``state.position``: logits ``[G]`` there, and the advanced state."""
+        token = jnp.asarray(token, jnp.int32)
+        logits, cache = self.model.decode_step(self.params, state.cache, token, state.position)
+        tokens = jnp.where(jnp.arange(self.config.context_tokens) == state.position, token, state.tokens)
+        return logits, LlmState(cache, state.position + 1, tokens)
+
+    def _skip_logits(self, state: LlmState, token: jax.Array) -> LlmState:
+        return self._feed(state, token)[1]
+
+    def init(self, key: jax.Array, ctx: Context) -> LlmState:
+        """An empty cache with ``BOS`` fed at position 0."""
+        del key, ctx
+        cfg = self.config
+        empty = LlmState(self.model.empty_cache(), jnp.zeros((), jnp.int32),
+                         jnp.full((cfg.context_tokens,), cfg.bos, jnp.int32))
+        return self._skip_logits(empty, cfg.bos)
+
+    def _slide(self, state: LlmState) -> LlmState:
+        """Drop the oldest episode: ``BOS`` + the rest shifted left by ``E``, cache rebuilt by one full forward."""
+        cfg = self.config
+        shifted = jnp.concatenate([state.tokens[:1], state.tokens[1 + cfg.episode_tokens:],
+                                   jnp.full((cfg.episode_tokens,), cfg.sep, jnp.int32)])
+        _, cache = self.model.prefill(self.params, shifted)
+        return LlmState(cache, state.position - cfg.episode_tokens, shifted)
+
+    def begin_episode(self, key: jax.Array, state: LlmState, ctx: Context) -> LlmState:
+        """Slide the window if this episode's ``E`` tokens would not fit in the ``C``-token context.
+
+        The test is per seed (``state.position``), so under the runner's vmap both branches run (a
+        select): the first ``K`` episodes pay for a forward they discard; every later episode slides.
+        """
+        del key, ctx
+        full = state.position + self.config.episode_tokens > self.config.context_tokens
+        return jax.lax.cond(full, self._slide, lambda s: s, state)
+
+    def act(self, state: LlmState, ctx: Context) -> tuple[jax.Array, LlmState]:
+        """Feed ``g_h`` (after the first step) and ``o_{h+1}``; return the softmax ``[G]`` of the logits at ``o_{h+1}``.
+
+        ``ctx.step`` is the same for every seed under the runner's vmap, so the ``cond`` stays a branch.
+        """
+        subgoal_token = self.config.num_observations + ctx.prev_subgoal
+        state = jax.lax.cond(ctx.step > 0, self._skip_logits, lambda s, t: s, state, subgoal_token)
+        logits, state = self._feed(state, ctx.observation)
+        return jax.nn.softmax(logits), state
+
+    def end_episode(self, state: LlmState, ctx: Context) -> LlmState:
+        """Feed ``g_H`` (``ctx.prev_subgoal``), ``o_{H+1}`` (``ctx.observation``) and ``SEP``."""
+        state = self._skip_logits(state, self.config.num_observations + ctx.prev_subgoal)
+        state = self._skip_logits(state, ctx.observation)
+        return self._skip_logits(state, self.config.sep)
+
+
+def llm_planner_from_checkpoint(path: str | Path, instance: Instance) -> LlmPlanner:
+    """An :class:`LlmPlanner` from a checkpoint, checked against ``instance``'s sizes.
+
+    Raises:
+      CheckpointError: bad path or files, or sizes that differ from ``instance``'s (the message names them).
+    """
+    config, params, trained_on, _ = load_checkpoint(path)
+    check_instance_sizes(path, trained_on, instance)
+    return LlmPlanner(params=params, config=config)
+
+
+class _ForwardingEpsilonGreedy(EpsilonGreedy):
+    """:class:`~jaxbail.planners.core.EpsilonGreedy` that also forwards ``end_episode`` to the wrapped planner."""
+
+    def end_episode(self, state: Any, ctx: Context) -> Any:
+        exploring, inner_state = state
+        return (exploring, self.inner.end_episode(inner_state, ctx))
+
+
+def eps_llm(inner: LlmPlanner, scale: float = 0.1, power: float = 0.0, explore: Any = None) -> EpsilonGreedy:
+    """``eps_llm``: :func:`jaxbail.planners.core.epsilon_greedy` around an :class:`LlmPlanner`.
+
+    The LLM keeps reading the history during exploration episodes (its state is updated by the
+    wrapper), so it sees what exploration revealed. Where the core wrapper does not yet forward
+    ``end_episode`` to the wrapped planner, a subclass that does is used (the LLM needs each
+    episode's last subgoal, last observation and separator).
+    """
+    wrapped = epsilon_greedy(inner, scale, power, explore)
+    if type(wrapped).end_episode is Planner.end_episode:
+        wrapped = _ForwardingEpsilonGreedy(inner=wrapped.inner, scale=wrapped.scale, power=wrapped.power,
+                                           explore=wrapped.explore)
+    return wrapped
+
+
+class WindowedBail(Planner):
+    """Exact BAIL restricted to the LLM's context window (an analysis tool, not a paper planner).
+
+    It uses what a perfect ``K``-episode model can see: the prior, the last ``K - 1`` complete
+    episodes and the current one (the window of :class:`LlmPlanner` after its first slide; all
+    earlier episodes before it). Its TV to exact BAIL is the part of ``delta`` due to the window.
+    Each episode is filtered from a uniform task prior, so its per-task log-likelihood survives
+    even for tasks an earlier episode ruled out.
+
+    Attributes:
+      context_episodes: ``K`` (static).
+    """
+
+    context_episodes: int = struct.field(pytree_node=False, default=4)
+
+    def init(self, key: jax.Array, ctx: Context) -> tuple[jax.Array, filt.Belief]:
+        """Ring ``[K - 1, Z]`` of the last episodes' per-task log-likelihoods (zeros) and the episode's own belief."""
+        num_tasks = ctx.model.init.shape[0]
+        local = filt.Belief(jnp.full((num_tasks,), -jnp.log(num_tasks)), ctx.model.init)
+        return (jnp.zeros((self.context_episodes - 1, num_tasks), jnp.float32), local)
+
+    def begin_episode(self, key: jax.Array, state: Any, ctx: Context) -> Any:
+        num_tasks = ctx.model.init.shape[0]
+        flat = jnp.full((num_tasks,), -jnp.log(num_tasks))
+        return (state[0], filt.begin_episode(ctx.model, flat, ctx.observation).belief)
+
+    def _windowed(self, ring: jax.Array, local: filt.Belief, ctx: Context) -> filt.Belief:
+        log_task = filt.prior_log_task(ctx.model.prior) + jnp.sum(ring, axis=0) + local.log_task
+        log_task = log_task - jax.nn.logsumexp(log_task)
+        return filt.Belief(log_task, local.state)
+
+    def act(self, state: Any, ctx: Context) -> tuple[jax.Array, Any]:
+        ring, local = state
+        updated = filt.update(ctx.model, local, ctx.prev_subgoal, ctx.observation).belief
+        local = jax.tree.map(lambda a, b: jnp.where(ctx.step > 0, a, b), updated, local)
+        probs = mixture_over_belief(self._windowed(ring, local, ctx), ctx.experts.policy[ctx.step])
+        return probs, (ring, local)
+
+    def end_episode(self, state: Any, ctx: Context) -> Any:
+        ring, local = state
+        local = filt.update(ctx.model, local, ctx.prev_subgoal, ctx.observation).belief
+        ring = jnp.concatenate([ring[1:], local.log_task[None]])[-(self.context_episodes - 1):] \
+            if self.context_episodes > 1 else ring
+        return (ring, local)
+
+
+def deployment_delta(key: jax.Array, instance: Instance, planner: Planner, *, num_episodes: int,
+                     num_seeds: int, task: int | None = None) -> dict[str, Any]:
+    """``delta`` along the planner's own histories: :func:`jaxbail.runner.simulate` with ``measure_tv``.
+
+    Returns:
+      ``delta, se, lo, hi``: mean over seeds of the per-seed mean TV(planner, exact BAIL) over every
+      decision of the run (95% interval); ``per_episode``, ``per_episode_lo``, ``per_episode_hi``:
+      ``[T]`` mean TV in each episode ``1..T`` over seeds with its interval; ``regret``: the mean
+      cumulative gap regret at ``T``; ``episodes``, ``seeds``.
+    """
+    result = simulate(key, instance, planner, num_episodes=num_episodes, num_seeds=num_seeds, task=task,
+                      measure_tv=True, log_points=np.arange(1, num_episodes + 1), progress=False)
+    est = mean_ci(result.mean_tv_to_bail)
+    mean, lo, hi = curve_ci(result.tv_to_bail)
+    return {"delta": est.mean, "se": est.se, "lo": est.lo, "hi": est.hi, "per_episode": mean.tolist(),
+            "per_episode_lo": lo.tolist(), "per_episode_hi": hi.tolist(),
+            "regret": float(result.gap_regret[:, -1].mean()), "episodes": int(num_episodes),
+            "seeds": int(num_seeds)}
