@@ -97,6 +97,9 @@ class EpsilonGreedy(Planner):
         exploring = jax.random.uniform(coin_key) < self.epsilon(ctx.episode)
         return (exploring, self.inner.begin_episode(inner_key, state[1], ctx))
 
+    def end_episode(self, state, ctx: Context):
+        return (state[0], self.inner.end_episode(state[1], ctx))
+
     def act(self, state, ctx: Context):
         exploring, inner_state = state
         inner_probs, inner_state = self.inner.act(inner_state, ctx)
