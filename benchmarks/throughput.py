@@ -140,6 +140,15 @@ def machine_info() -> dict:
                                         if f in flags)
     except OSError:
         pass
+    caches = []
+    for index in sorted(Path("/sys/devices/system/cpu/cpu0/cache").glob("index*")):
+        try:
+            level, kind, size = ((index / f).read_text().strip() for f in ("level", "type", "size"))
+            caches.append(f"L{level}{'d' if kind == 'Data' else 'i' if kind == 'Instruction' else ''} {size}")
+        except OSError:
+            pass
+    if caches:
+        info["caches_per_core_view"] = ", ".join(caches)
     try:
         import jax
         import jaxlib
@@ -386,6 +395,7 @@ def worker_jax(seeds: int, episodes: int, repeats: int, instance_seed: int, max_
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "regret": _pooled(regrets),
         "regret_runs": len(regrets),
+        "regret_first_run": _pooled(regrets[:1]),
     }
 
 
@@ -415,7 +425,8 @@ def worker_numpy(seeds: int, episodes: int, repeats: int, instance_seed: int, pr
             "horizon": arrays["horizon"], "seed_steps": seeds * episodes * arrays["horizon"], "runs": runs,
             "misspecified_events_last_run": misspecified,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "regret": _pooled(regrets), "regret_runs": len(regrets), "blas": blas_info()}
+            "regret": _pooled(regrets), "regret_runs": len(regrets), "regret_first_run": _pooled(regrets[:1]),
+            "blas": blas_info()}
 
 
 def worker_experts_check(instance_seed: int) -> dict:
@@ -536,7 +547,8 @@ def main(argv: list[str] | None = None) -> int:
     costs = cost_model(z, s_, g, s_)
 
     print(f"jaxbail BAIL throughput  (random Z={z} S={s_} G={g} H={h}, identity Reporter, bayes mode)")
-    print(f"machine: {machine.get('cpu_model')} ({machine.get('simd')}), {machine['usable_cpus']} cores; "
+    print(f"machine: {machine.get('cpu_model')} ({machine.get('simd')}; {machine.get('caches_per_core_view')}), "
+          f"{machine['usable_cpus']} cores; "
           f"jax {machine.get('jax')}, numpy {machine['numpy']}, BLAS {machine['blas'].get('name')} "
           f"{machine['blas'].get('version')} core={machine['blas'].get('core')} "
           f"threads={machine['blas'].get('num_threads')}; OPENBLAS_* unset: {machine['openblas_env_unset']}")
@@ -630,15 +642,15 @@ def main(argv: list[str] | None = None) -> int:
         ok &= abs(c["z"]) < 4
         print(f"  {label:38s} jaxbail {a['mean']:.5f} ± {a['se']:.5f} (n={a['n']})   "
               f"NumPy {b2['mean']:.5f} ± {b2['se']:.5f} (n={b2['n']})   z = {c['z']:+.2f}")
-    if dense:
-        same = all(dense["regret"][k]["mean"] == head["regret"][k]["mean"] for k in labels)
-        print(f"  jaxbail dense vs default (same keys): regret means {'identical' if same else 'DIFFER'}")
-        ok &= same
-    for rec in numpy_runs[1:]:
-        same = all(abs(rec["regret"][k]["mean"] - npy["regret"][k]["mean"]) < 1e-9 for k in labels)
-        print(f"  NumPy {rec['predict']} vs {npy['predict']} (same random numbers): regret means "
-              f"{'identical' if same else 'DIFFER'}")
-        ok &= same
+    if dense:  # first runs of both use the same key
+        gap = max(abs(dense["regret_first_run"][k]["mean"] - head["regret_first_run"][k]["mean"]) for k in labels)
+        print(f"  jaxbail dense vs default (same key): regret means differ by at most {gap:.1e}")
+        ok &= gap < 1e-5
+    for rec in numpy_runs[1:]:  # first runs use the same random numbers
+        gap = max(abs(rec["regret_first_run"][k]["mean"] - npy["regret_first_run"][k]["mean"]) for k in labels)
+        print(f"  NumPy {rec['predict']} vs {npy['predict']} (same random numbers): regret means differ by at most "
+              f"{gap:.1e}")
+        ok &= gap < 1e-9
     print(f"  agreement: {'yes' if ok else 'NO - the simulators disagree'}")
 
     flops_all = costs["flops_per_seed_step_all_subgoals"]

@@ -24,20 +24,20 @@ Variants of the prediction ``[Z, S'] = sum_s q(s|z) P_z(s'|s, g)``:
   (``jaxbail.planners.core.mixture_over_belief`` patched) instead of the ``[Z, S]`` joint;
 - ``absorb_linear``: the step normaliser as ``log(sum_z w(z) c_z)`` instead of a
   max-shifted ``logsumexp`` (``jaxbail.belief.absorb`` patched; same misspecification rule);
-- ``lean``: ``take`` + ``mixture_per_task`` + ``absorb_linear``;
+- ``combined``: ``take`` + ``mixture_per_task`` + ``absorb_linear``;
 - planners ``uniform`` / ``oracle`` in place of ``bail`` (no mixture; the belief is still filtered).
 
 All variants but ``no_predict`` and the other planners compute the same
 posterior and the same subgoal draws up to float32 rounding, so their regret
 must match ``base`` (printed).
 
-``--profile`` runs ``base`` under ``jax.profiler.trace`` with an XLA HLO dump and
+``--profile [VARIANT]`` runs ``base`` (or VARIANT) under ``jax.profiler.trace`` with an XLA HLO dump and
 prints the per-step kernels (thunks) by total time with the jax operation each
 one came from.
 
 Usage::
 
-    /tmp/venv/bin/python benchmarks/variants.py [--seeds 4096 --episodes 50] [--profile] [--json OUT]
+    /tmp/venv/bin/python benchmarks/variants.py [--seeds 4096 --episodes 50] [--profile [VARIANT]] [--json OUT]
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ sys.path.insert(0, str(HERE))
 from throughput import INSTANCE, Meter, _attempts, clean, wait_for_quiet  # noqa: E402
 
 VARIANTS = ("base", "known_state", "take", "gather", "onehot_table", "no_predict", "mixture_per_task",
-            "absorb_linear", "lean", "planner_uniform", "planner_oracle")
+            "absorb_linear", "combined", "planner_uniform", "planner_oracle")
 
 
 def _patch(variant: str) -> str:
@@ -116,11 +116,11 @@ def _patch(variant: str) -> str:
     patches = {"take": take, "gather": gather, "onehot_table": onehot_table, "no_predict": no_predict}
     if variant in patches:
         belief.predict = patches[variant]
-    if variant in ("mixture_per_task", "lean"):
+    if variant in ("mixture_per_task", "combined"):
         core.mixture_over_belief = mixture_per_task
-    if variant in ("absorb_linear", "lean"):
+    if variant in ("absorb_linear", "combined"):
         belief.absorb = absorb_linear
-    if variant == "lean":
+    if variant == "combined":
         belief.predict = take
     return variant.removeprefix("planner_") if variant.startswith("planner_") else "bail"
 
@@ -182,21 +182,37 @@ def _spawn(args: list[str], env: dict | None = None) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def profile(seeds: int, episodes: int, quiet_wait: float) -> list[dict]:
-    """Per-kernel time of the base variant, with each kernel's jax op from the optimised HLO."""
+def profile(variant: str, seeds: int, episodes: int, quiet_wait: float) -> list[dict]:
+    """Per-kernel time of one variant, with each kernel's jax op from the optimised HLO."""
     with tempfile.TemporaryDirectory() as tmp:
         dump, trace = os.path.join(tmp, "dump"), os.path.join(tmp, "trace")
         env = {**os.environ, "XLA_FLAGS": f"--xla_dump_to={dump} --xla_dump_hlo_as_text"}
-        rec = _spawn(["--worker", "base", "--seeds", str(seeds), "--episodes", str(episodes), "--repeats", "1",
+        rec = _spawn(["--worker", variant, "--seeds", str(seeds), "--episodes", str(episodes), "--repeats", "1",
                       "--profile-dir", trace, "--quiet-wait", str(quiet_wait)], env=env)
         profiled_run = rec["runs"][-1]
         origin = {}
-        for path in glob.glob(os.path.join(dump, "*run_chunk*after_optimizations.txt")):
-            for line in Path(path).read_text().splitlines():
-                m = re.match(r"\s*(?:ROOT )?%?([\w.\-]+) = (\S+) .*?op_name=\"([^\"]*)\"", line)
-                if m:
-                    name, shape, op = m.groups()
-                    origin[name] = (shape, "/".join(op.split("/")[-2:]))
+        # the simulation is the largest optimised module (kernel names are only unique within a module)
+        modules = sorted(glob.glob(os.path.join(dump, "*after_optimizations.txt")), key=os.path.getsize)
+        for path in modules[-1:]:
+            body_op: dict[str, str] = {}  # fused computation -> the last op_name inside it (its root)
+            current = None
+            lines = Path(path).read_text().splitlines()
+            for line in lines:
+                head = re.match(r"%?([\w.\-]+) \(.*\{$", line)
+                if head:
+                    current = head.group(1)
+                op = re.search(r'op_name="([^"]*)"', line)
+                if current and op:
+                    body_op[current] = op.group(1)
+            for line in lines:
+                m = re.match(r"\s*(?:ROOT )?%?([\w.\-]+) = (\S+) ", line)
+                if not m:
+                    continue
+                name, shape = m.groups()
+                op = re.search(r'op_name="([^"]*)"', line)
+                calls = re.search(r"calls=%?([\w.\-]+)", line)
+                op_name = op.group(1) if op else body_op.get(calls.group(1), "?") if calls else "?"
+                origin[name] = (shape, "/".join(op_name.split("/")[-2:]))
         files = glob.glob(os.path.join(trace, "plugins", "profile", "*", "*.trace.json.gz"))
         events = json.load(gzip.open(files[0]))["traceEvents"]
     total, count = collections.Counter(), collections.Counter()
@@ -221,7 +237,8 @@ def main() -> int:
     parser.add_argument("--episodes", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--variants", type=str, default=",".join(VARIANTS))
-    parser.add_argument("--profile", action="store_true", help="also profile the base variant per kernel")
+    parser.add_argument("--profile", type=str, nargs="?", const="base", default=None, metavar="VARIANT",
+                        help="also profile a variant (default base) kernel by kernel")
     parser.add_argument("--quiet-wait", type=float, default=30.0)
     parser.add_argument("--json", type=str, default=None)
     parser.add_argument("--worker", type=str, help=argparse.SUPPRESS)
@@ -251,11 +268,11 @@ def main() -> int:
               f"gap regret/episode {rec['gap_regret_per_episode']:.5f} ± {rec['gap_regret_se']:.5f}", flush=True)
     if args.profile:
         wait_for_quiet(args.quiet_wait)
-        rows, profiled_run = profile(args.seeds, min(args.episodes, 10), args.quiet_wait)
+        rows, profiled_run = profile(args.profile, args.seeds, min(args.episodes, 10), args.quiet_wait)
         out["profile"] = rows
         out["profiled_run"] = profiled_run
         whole = sum(r["ns_per_seed_step"] for r in rows)
-        print(f"\nprofile of base ({args.seeds} seeds): kernels by time, ns per seed-step "
+        print(f"\nprofile of {args.profile} ({args.seeds} seeds): kernels by time, ns per seed-step "
               f"(sum {whole:.0f} ns = {1e9 / whole:.3g} seed-steps/s if nothing else ran; other processes used "
               f"{profiled_run['other_processes_cores']:.2f} cores meanwhile)")
         for r in rows[:20]:

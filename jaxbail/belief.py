@@ -102,7 +102,8 @@ def predict_known_state(model: Instance, state: jax.Array, subgoal: jax.Array) -
     the prediction is the transition row ``P_z(.|s_z, g)``, one gathered row per task.
 
     Bit-identical to :func:`predict` on point masses (products with exact zeros and ones), and
-    about 15x cheaper under ``vmap`` than the dense contraction (``benchmarks/RESULTS.md``).
+    about 3.7x cheaper under ``vmap`` than the dense contraction, 1.36x for the whole step
+    (``benchmarks/RESULTS.md``).
     """
     known = jnp.argmax(state, axis=-1)  # [Z]
     return model.transition[jnp.arange(model.num_tasks), known, subgoal]
