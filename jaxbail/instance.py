@@ -10,7 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-__all__ = ["Instance", "InstanceError", "make_instance", "load_instance", "save_instance",
+__all__ = ["Instance", "InstanceError", "make_instance", "load_instance", "save_instance", "same_values",
+           "reporter_is_injective",
            "instance_from_dict", "instance_to_dict"]
 
 ROW_TOL = 1e-6
@@ -198,6 +199,18 @@ def instance_to_dict(instance: Instance) -> dict[str, Any]:
         out[key] = np.asarray(getattr(instance, key), dtype=np.float64).tolist()
     out["horizon"] = int(instance.horizon)
     return out
+
+
+def same_values(a: Instance, b: Instance) -> bool:
+    """Whether two instances hold the same tables (names and object identity aside)."""
+    return a is b or all(np.array_equal(np.asarray(getattr(a, k)), np.asarray(getattr(b, k)))
+                         for k in ("prior", "init", "transition", "emission", "reward"))
+
+
+def reporter_is_injective(instance: Instance) -> bool:
+    """True when every task's Reporter is deterministic and tells states apart (the state is known)."""
+    emission = np.asarray(instance.emission)
+    return bool(np.all((emission == 0) | (emission == 1)) and np.all(emission.sum(axis=1) <= 1))
 
 
 def load_instance(path: str | Path) -> Instance:

@@ -11,7 +11,7 @@ import numpy as np
 
 from jaxbail import belief as filt
 from jaxbail.experts import Experts, compute_experts
-from jaxbail.instance import Instance
+from jaxbail.instance import Instance, reporter_is_injective, same_values
 from jaxbail.planners.base import Context, Planner, mixture_over_belief
 from jaxbail.sampling import cumulative, draw, draw_from_probs
 
@@ -199,17 +199,6 @@ def _strip(instance: Instance) -> Instance:
     return instance.replace(name="")
 
 
-def _same_values(a: Instance, b: Instance) -> bool:
-    return a is b or all(np.array_equal(np.asarray(getattr(a, k)), np.asarray(getattr(b, k)))
-                         for k in ("prior", "init", "transition", "emission", "reward"))
-
-
-def _injective(model: Instance) -> bool:
-    """Every task's Reporter is deterministic and tells states apart: state beliefs are point masses."""
-    emission = np.asarray(model.emission)
-    return bool(np.all((emission == 0) | (emission == 1)) and np.all(emission.sum(axis=1) <= 1))
-
-
 def _stack(trees: Sequence[Any], what: str) -> Any:
     structure = jax.tree.structure(trees[0])
     for tree in trees[1:]:
@@ -300,7 +289,7 @@ def simulate_many(key: jax.Array, instances: Sequence[Instance], planners: Seque
     if filter not in ("auto", "dense"):
         raise ValueError(f"filter: must be 'auto' or 'dense', got {filter!r}")
     known_state = filter == "auto" and belief == "exact" and all(
-        _same_values(i, m) and _injective(m) for i, m in zip(instances, models))
+        same_values(i, m) and reporter_is_injective(m) for i, m in zip(instances, models))
     env = _stack([_strip(i) for i in instances], "instance")
     model = _stack([_strip(m) for m in models], "model")
     stacked_planner = _stack(list(planners), "planner")

@@ -11,7 +11,7 @@ import numpy as np
 
 from jaxbail import belief as filt
 from jaxbail.experts import compute_experts
-from jaxbail.instance import Instance
+from jaxbail.instance import Instance, reporter_is_injective, same_values
 from jaxbail.planners.bawm import Bawm, mean_model_plan
 from jaxbail.planners.core import Bail, EpsilonGreedy, Map, Oracle, Psrl, Uniform, exploration_probs
 from jaxbail.sampling import cumulative, draw
@@ -111,13 +111,6 @@ def max_action_gap(instance: Instance) -> float:
     """``Dmax = max_{z,h,s,g} V*_{z,h}(s) - Q*_{z,h}(s,g)`` (float64, for the experts' greedy policy)."""
     _, q = evaluate(instance, compute_experts(instance).policy)
     return float(np.max(q.max(axis=-1, keepdims=True) - q))
-
-
-def reporter_is_injective(instance: Instance) -> bool:
-    """True when every task's Reporter is deterministic and tells states apart (the state is known)."""
-    emission = _np(instance.emission)
-    deterministic = np.all((emission == 0) | (emission == 1))
-    return bool(deterministic and np.all(emission.sum(axis=1) <= 1))
 
 
 def _trajectory_count(instance: Instance) -> int:
@@ -383,11 +376,8 @@ def theory_for(instance: Instance, planner, num_episodes: int, task: int | None 
                model: Instance | None = None, expert_temperature: float | None = None,
                eta: Distinguishability | None = None) -> Theory:
     """The line or bound matching a run of ``planner`` on ``instance``, or why none applies."""
-    if model is not None and model is not instance:
-        same = all(np.array_equal(_np(getattr(model, k)), _np(getattr(instance, k)))
-                   for k in ("prior", "init", "transition", "emission", "reward"))
-        if not same:
-            return Theory(None, None, None, "no theory: the planner's model differs from the environment")
+    if model is not None and not same_values(model, instance):
+        return Theory(None, None, None, "no theory: the planner's model differs from the environment")
     if expert_temperature is not None:
         return Theory(None, None, None, "no theory: the experts are Boltzmann, not optimal")
     if isinstance(planner, EpsilonGreedy):
