@@ -13,8 +13,11 @@ BLAS product ``[Z] x ([N, S] @ [S, G*S])`` and the chosen subgoal's row is picke
 afterwards (``predict="all"``); ``predict="group"`` instead runs, for each subgoal,
 one product over the seeds that chose it (the faster general update here).
 ``predict="known"`` is valid only with a deterministic injective Reporter, where
-every ``q(.|z)`` is a point mass: the prediction is then the gathered transition
-row ``P_z(.|s_z, g)`` (the same numbers; jaxbail's ``filter="auto"`` does the same).
+every ``q(.|z)`` is a point mass, and is the analogue of jaxbail's default
+(``filter="auto"``, :class:`jaxbail.belief.KnownStateFilter`): the belief is the
+log task marginal ``[Z, N]`` and the last observation, each step adds one row
+``log P_z(s_z(o') | s_z(o), g)`` of an observation-indexed table and BAIL
+gathers one expert row per task (the same numbers as the general update).
 
 No jax import: tables come in as NumPy arrays.
 """
@@ -172,6 +175,8 @@ def simulate(tables: Tables, num_seeds: int, num_episodes: int, rng: np.random.G
     if predict == "known" and not (np.all((tables.emission == 0) | (tables.emission == 1))
                                    and np.all(tables.emission.sum(axis=1) <= 1)):
         raise ValueError("predict='known' needs a deterministic injective Reporter")
+    if predict == "known":
+        return _simulate_known(tables, num_seeds, num_episodes, rng, task)
     t = tables
     n = num_seeds
     horizon = t.horizon
@@ -226,4 +231,64 @@ def simulate(tables: Tables, num_seeds: int, num_episodes: int, rng: np.random.G
         out_miss[episode] = missed
         out_post[episode] = np.exp(log_task[tasks, seeds])
     return Result(gap_regret=out_gap, return_regret=out_ret, misspecified=out_miss,
+                  true_task_posterior=out_post, tasks=tasks)
+
+
+def _logsumexp0(x: np.ndarray) -> np.ndarray:
+    """``log sum_z exp x[z, n]`` over axis 0 with the max subtracted (``-inf`` where every entry is)."""
+    top = x.max(axis=0)
+    safe = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore"):
+        return safe + np.log(np.exp(x - safe).sum(axis=0))
+
+
+def _simulate_known(t: Tables, n: int, num_episodes: int, rng: np.random.Generator, task: int | None) -> Result:
+    """:func:`simulate` with ``predict="known"``: belief = log task marginal ``[Z, N]`` + last observation."""
+    horizon = t.horizon
+    z_count, s_count, g_count, _ = t.transition.shape
+    zi = np.arange(z_count)[:, None]
+    shows = t.emission > 0  # [Z, S, O]
+    state_of_obs = shows.argmax(axis=1)  # [Z, O]
+    possible = shows.any(axis=1)  # [Z, O]
+    with np.errstate(divide="ignore"):
+        log_first = np.log(np.where(possible, t.init[zi, state_of_obs], 0.0)).T  # [O, Z]
+        step = t.transition[zi[:, :, None, None], state_of_obs[:, :, None, None],
+                            np.arange(g_count)[None, None, :, None], state_of_obs[:, None, None, :]]
+        log_step = np.ascontiguousarray(np.moveaxis(np.log(np.where(possible[:, None, None, :], step, 0.0)), 0, -1))
+    seeds = np.arange(n)
+    tasks = draw(t.cum_prior[None, :], rng.random(n)) if task is None else np.full(n, task)
+    log_task = np.repeat(np.log(t.prior)[:, None], n, axis=1)  # [Z, N]
+    log_task -= _logsumexp0(log_task)
+    cum_init_n = t.cum_init[tasks]
+    j_star = t.value[tasks]
+    out_gap = np.empty((num_episodes, n))
+    out_ret = np.empty((num_episodes, n))
+    out_post = np.empty((num_episodes, n))
+
+    def absorb(log_task, log_likelihood):  # log_likelihood [N, Z]
+        log_joint = log_task + log_likelihood.T
+        log_norm = _logsumexp0(log_joint)
+        return log_joint - log_norm  # never misspecified: the model is the environment
+
+    for episode in range(num_episodes):
+        u = rng.random((3 * horizon + 2, n))
+        state = draw(cum_init_n, u[0])
+        obs = draw(t.cum_emission[tasks, state], u[1])
+        log_task = absorb(log_task, log_first[obs])
+        gap = np.zeros(n)
+        ret = np.zeros(n)
+        for h in range(horizon):
+            rows = t.policy[h][zi, state_of_obs[:, obs]]  # [Z, N, G]: each task's expert at its s_z
+            mixture = np.einsum("zn,zng->ng", np.exp(log_task), rows)
+            subgoal = draw(cumulative(mixture), u[2 * horizon + 2 + h])
+            gap += t.v[h, tasks, state] - t.q[h, tasks, state, subgoal]
+            ret += t.reward[tasks, state, subgoal]
+            next_state = draw(t.cum_transition[tasks, state, subgoal], u[2 + 2 * h])
+            next_obs = draw(t.cum_emission[tasks, next_state], u[3 + 2 * h])
+            log_task = absorb(log_task, log_step[obs, subgoal, next_obs])
+            state, obs = next_state, next_obs
+        out_gap[episode] = gap
+        out_ret[episode] = j_star - ret
+        out_post[episode] = np.exp(log_task[tasks, seeds])
+    return Result(gap_regret=out_gap, return_regret=out_ret, misspecified=np.zeros((num_episodes, n), np.int32),
                   true_task_posterior=out_post, tasks=tasks)

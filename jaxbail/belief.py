@@ -1,11 +1,23 @@
-"""Exact Bayesian filter over the joint (task, state), task marginal kept in log space."""
+"""Exact Bayesian filter over the joint (task, state), task marginal kept in log space.
+
+Two representations of the same posterior, with the same read interface for planners
+(``task_posterior``, ``joint``, ``mixture``, ``task_mixture``, ``state_marginal``):
+
+- :class:`Belief`: the general one, ``log_task [Z]`` and ``q(s | z) [Z, S]``;
+- :class:`KnownStateBelief`: when every task's Reporter is deterministic and injective,
+  each task's state is known from the last observation, so the posterior is
+  ``log_task [Z]`` and one state index per task. :class:`KnownStateFilter` updates it
+  with one row of an observation-indexed likelihood table per step (``Z`` numbers)
+  instead of ``[Z, S]`` passes; the runner picks it where it is exact.
+"""
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from flax import struct
 
 from jaxbail.instance import Instance
 
@@ -33,6 +45,63 @@ class Belief(NamedTuple):
     def joint(self) -> jax.Array:
         """``[Z, S]`` the joint ``b(z, s)``."""
         return jnp.exp(self.log_task)[:, None] * self.state
+
+    def mixture(self, policy_h: jax.Array) -> jax.Array:
+        """``[G]`` ``sum_{z,s} b(z, s) pi_z(g | s)`` for a per-task policy ``policy_h [Z, S, G]`` (BAIL's rule)."""
+        return jnp.einsum("zs,zsg->g", self.joint, policy_h)
+
+    def task_mixture(self, policy_h: jax.Array, task: jax.Array) -> jax.Array:
+        """``[G]`` task ``task``'s policy acting on the state belief ``q(s | task)``."""
+        return jnp.einsum("s,sg->g", self.state[task], policy_h[task])
+
+    def state_marginal(self) -> jax.Array:
+        """``[S]`` ``sum_z b(z, s)``."""
+        return jnp.sum(self.joint, axis=0)
+
+
+@struct.dataclass
+class KnownStateBelief:
+    """The posterior when the state of every task is known: ``b(z, s) = w(z) [s = s_z]``.
+
+    Attributes:
+      log_task: ``[Z]`` log task posterior (``-inf`` for ruled-out tasks).
+      state_index: ``[Z]`` int32 ``s_z``, the state task ``z``'s Reporter maps the last observation to.
+      observation: int32 scalar, that observation.
+      num_states: ``S`` (static).
+    """
+
+    log_task: Any
+    state_index: Any
+    observation: Any
+    num_states: int = struct.field(pytree_node=False)
+
+    @property
+    def task_posterior(self) -> jax.Array:
+        """``[Z]`` the task marginal ``w(z)``."""
+        return jnp.exp(self.log_task)
+
+    @property
+    def state(self) -> jax.Array:
+        """``[Z, S]`` ``q(s | z)``: one-hot rows."""
+        return jax.nn.one_hot(self.state_index, self.num_states, dtype=self.log_task.dtype)
+
+    @property
+    def joint(self) -> jax.Array:
+        """``[Z, S]`` the joint ``b(z, s)``."""
+        return self.task_posterior[:, None] * self.state
+
+    def mixture(self, policy_h: jax.Array) -> jax.Array:
+        """``[G]`` ``sum_z w(z) pi_z(g | s_z)``: one gathered row per task."""
+        rows = policy_h[jnp.arange(policy_h.shape[0]), self.state_index]  # [Z, G]
+        return jnp.sum(self.task_posterior[:, None] * rows, axis=0)
+
+    def task_mixture(self, policy_h: jax.Array, task: jax.Array) -> jax.Array:
+        """``[G]`` ``pi_task(g | s_task)``."""
+        return policy_h[task, self.state_index[task]]
+
+    def state_marginal(self) -> jax.Array:
+        """``[S]`` ``sum_z w(z) [s = s_z]``."""
+        return self.task_posterior @ self.state
 
 
 class Update(NamedTuple):
@@ -97,27 +166,9 @@ def predict(model: Instance, state: jax.Array, subgoal: jax.Array) -> jax.Array:
     return chosen
 
 
-def predict_known_state(model: Instance, state: jax.Array, subgoal: jax.Array) -> jax.Array:
-    """:func:`predict` when every ``q(.|z)`` is a point mass (a deterministic injective Reporter):
-    the prediction is the transition row ``P_z(.|s_z, g)``, one gathered row per task.
-
-    Bit-identical to :func:`predict` on point masses (products with exact zeros and ones), and
-    about 3.7x cheaper under ``vmap`` than the dense contraction, 1.36x for the whole step
-    (``benchmarks/RESULTS.md``).
-    """
-    known = jnp.argmax(state, axis=-1)  # [Z]
-    return model.transition[jnp.arange(model.num_tasks), known, subgoal]
-
-
-def update(model: Instance, belief: Belief, subgoal: jax.Array, observation: jax.Array,
-           known_state: bool = False) -> Update:
-    """``b'(z, s') ∝ sum_s b(z, s) P_z(s'|s, g) O_z(o'|s')``.
-
-    ``known_state=True`` (static) uses :func:`predict_known_state`; only valid when every
-    state belief of positive weight is a point mass, as with a deterministic injective Reporter,
-    an exact posterior and no misspecification (the runner checks this before choosing it).
-    """
-    predicted = (predict_known_state if known_state else predict)(model, belief.state, subgoal)
+def update(model: Instance, belief: Belief, subgoal: jax.Array, observation: jax.Array) -> Update:
+    """``b'(z, s') ∝ sum_s b(z, s) P_z(s'|s, g) O_z(o'|s')``."""
+    predicted = predict(model, belief.state, subgoal)
     unnormalised = predicted * model.emission[:, :, observation]
     return absorb(belief.log_task, predicted, unnormalised)
 
@@ -158,3 +209,72 @@ def filter_episode(model: Instance, log_task: jax.Array, observations: jax.Array
     log_norms = jnp.concatenate([first.log_normaliser[None], log_norms])
     missed = jnp.concatenate([first.misspecified[None], missed])
     return beliefs, log_norms, missed, last.log_task
+
+
+@struct.dataclass
+class DenseFilter:
+    """The general filter (:func:`begin_episode`, :func:`update`) over :class:`Belief`; any model."""
+
+    model: Instance
+
+    def begin_episode(self, log_task: jax.Array, observation: jax.Array) -> Update:
+        return begin_episode(self.model, log_task, observation)
+
+    def update(self, belief: Belief, subgoal: jax.Array, observation: jax.Array) -> Update:
+        return update(self.model, belief, subgoal, observation)
+
+
+@struct.dataclass
+class KnownStateFilter:
+    """The exact filter over :class:`KnownStateBelief`, valid when every task's Reporter is deterministic
+    and injective (:func:`jaxbail.instance.reporter_is_injective`), the model is the environment and the
+    posterior is exact (then no observation is ever impossible under every task).
+
+    Build it with :meth:`build`. Tables (``O`` observations, ``s_z(o)`` the state task ``z`` maps ``o`` to):
+
+    Attributes:
+      state_of_obs: ``[Z, O]`` int32 ``s_z(o)`` (0 where task ``z`` never shows ``o``).
+      log_first: ``[O, Z]`` ``log mu_z(s_z(o))`` (``-inf`` where task ``z`` never shows ``o``).
+      log_step: ``[O, G, O, Z]`` ``log P_z(s_z(o') | s_z(o), g)`` (``-inf`` where impossible): one
+        contiguous ``[Z]`` row per step, the same numbers as :func:`update` on point masses.
+    """
+
+    state_of_obs: Any
+    log_first: Any
+    log_step: Any
+    num_states: int = struct.field(pytree_node=False)
+
+    @classmethod
+    def build(cls, model: Instance) -> "KnownStateFilter":
+        shows = model.emission > 0  # [Z, S, O]
+        state_of_obs = jnp.argmax(shows, axis=1).astype(jnp.int32)  # [Z, O]
+        possible = jnp.any(shows, axis=1)  # [Z, O]
+        tasks = jnp.arange(model.num_tasks)[:, None]
+        first = jnp.where(possible, model.init[tasks, state_of_obs], 0.0)  # [Z, O]
+        step = model.transition[tasks[:, :, None, None], state_of_obs[:, :, None, None],
+                                jnp.arange(model.num_subgoals)[None, None, :, None],
+                                state_of_obs[:, None, None, :]]  # [Z, O, G, O]
+        step = jnp.where(possible[:, None, None, :], step, 0.0)
+        return cls(state_of_obs=state_of_obs, log_first=_log(first).T, log_step=jnp.moveaxis(_log(step), 0, -1),
+                   num_states=model.num_states)
+
+    def _absorb(self, log_task: jax.Array, log_likelihood: jax.Array, observation: jax.Array) -> Update:
+        log_joint = log_task + log_likelihood
+        log_normaliser = jax.nn.logsumexp(log_joint)
+        misspecified = ~jnp.isfinite(log_normaliser)
+        new_log_task = jnp.where(misspecified, log_task, log_joint - jnp.where(misspecified, 0.0, log_normaliser))
+        belief = KnownStateBelief(new_log_task, self.state_of_obs[:, observation], observation,
+                                  num_states=self.num_states)
+        return Update(belief, log_normaliser, misspecified)
+
+    def begin_episode(self, log_task: jax.Array, observation: jax.Array) -> Update:
+        return self._absorb(log_task, self.log_first[observation], observation)
+
+    def update(self, belief: KnownStateBelief, subgoal: jax.Array, observation: jax.Array) -> Update:
+        return self._absorb(belief.log_task, self.log_step[belief.observation, subgoal, observation], observation)
+
+
+def _log(p: jax.Array) -> jax.Array:
+    """``log p`` with ``-inf`` at exact zeros (no warning, no NaN)."""
+    positive = p > 0
+    return jnp.where(positive, jnp.log(jnp.where(positive, p, 1.0)), -jnp.inf)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, NamedTuple, Sequence
 
@@ -10,9 +11,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxbail import belief as filt
+from jaxbail import rng
 from jaxbail.experts import Experts, compute_experts
 from jaxbail.instance import Instance, reporter_is_injective, same_values
-from jaxbail.planners.base import Context, Planner, mixture_over_belief
+from jaxbail.planners.base import Context, Planner
 from jaxbail.sampling import cumulative, draw, draw_from_probs
 
 __all__ = ["simulate", "simulate_many", "SimulationResult", "log_spaced_episodes", "seed_keys"]
@@ -58,6 +60,7 @@ class _Tables(NamedTuple):
     v: jax.Array              # [H + 1, Z, S] env V*
     q: jax.Array              # [H, Z, S, G] env Q*
     value: jax.Array          # [Z] env J*
+    gap_reward: jax.Array     # [H, Z, S, G, 2] (V* - Q*, r): both regret increments in one gather
 
 
 def log_spaced_episodes(num_episodes: int, per_decade: int = 24) -> np.ndarray:
@@ -69,34 +72,36 @@ def log_spaced_episodes(num_episodes: int, per_decade: int = 24) -> np.ndarray:
 
 
 def seed_keys(key: jax.Array, num_seeds: int, first_seed: int = 0) -> jax.Array:
-    """Seed ``i``'s key is ``fold_in(key, i)``: independent of how many seeds run beside it."""
-    return jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(first_seed, first_seed + num_seeds))
+    """Seed ``i``'s key is ``fold_in(key, i)``: independent of how many seeds run beside it.
+
+    Returns raw threefry keys ``uint32 [num_seeds, 2]`` (``key`` may be legacy or typed).
+    """
+    return rng.fold_in(rng.raw_key(key), jnp.arange(first_seed, first_seed + num_seeds, dtype=jnp.uint32))
 
 
 def _seed_start(seed_key, env_prior, model_prior, fixed_task, planner: Planner, ctx_fn):
     """The true task (from the environment's prior) and the belief's start (the model's prior)."""
-    task_key = jax.random.fold_in(seed_key, _TASK_STREAM)
-    drawn = draw_from_probs(env_prior, jax.random.uniform(task_key))
+    task_key = rng.fold_in(seed_key, _TASK_STREAM)
+    drawn = draw_from_probs(env_prior, rng.uniform(task_key, 1)[0])
     task = jnp.where(fixed_task >= 0, fixed_task, drawn).astype(jnp.int32)
     log_task = filt.prior_log_task(model_prior)
-    pstate = planner.init(jax.random.fold_in(seed_key, _PLANNER_STREAM), ctx_fn(task, log_task))
+    pstate = planner.init(rng.fold_in(seed_key, _PLANNER_STREAM), ctx_fn(task, log_task))
     return task, log_task, pstate
 
 
-def _episode(carry, episode, seed_key, *, env: Instance, tables: _Tables, model: Instance,
-             experts: Experts, planner: Planner, num_episodes, delusional: bool, measure_tv: bool,
-             known_state: bool):
-    """One episode of one seed. ``carry = (task, log_task, planner_state)``."""
+def _episode(carry, episode, streams, *, env: Instance, tables: _Tables, model: Instance, flt,
+             experts: Experts, planner: Planner, num_episodes, delusional: bool, measure_tv: bool):
+    """One episode of one seed. ``carry = (task, log_task, planner_state)``; ``streams = (env_key, plan_key)``,
+    the seed's environment and planner streams; ``flt`` the filter (dense or known-state)."""
     task, log_task, pstate = carry
     horizon = env.horizon
-    env_key = jax.random.fold_in(jax.random.fold_in(seed_key, _ENV_STREAM), episode)
-    plan_key = jax.random.fold_in(jax.random.fold_in(seed_key, _PLANNER_STREAM), episode)
-    begin_key, draw_key = jax.random.split(plan_key)
-    u_env = jax.random.uniform(env_key, (2 * horizon + 2,))
-    u_subgoal = jax.random.uniform(draw_key, (horizon,))
+    env_key = rng.fold_in(streams[0], episode)
+    begin_key, draw_key = rng.split(rng.fold_in(streams[1], episode), 2)
+    u_env = rng.uniform(env_key, 2 * horizon + 2)
+    u_subgoal = rng.uniform(draw_key, horizon)
 
     state, obs = env_reset(tables, task, u_env[0], u_env[1])
-    first = filt.begin_episode(model, log_task, obs)
+    first = flt.begin_episode(log_task, obs)
 
     def context(belief, step, observation, prev_subgoal, true_state):
         return Context(belief=belief, step=step, episode=episode, num_episodes=num_episodes,
@@ -111,16 +116,16 @@ def _episode(carry, episode, seed_key, *, env: Instance, tables: _Tables, model:
         belief, pstate, state, obs, prev_subgoal, gap, ret, missed, tv = c
         probs, pstate = planner.act(pstate, context(belief, h, obs, prev_subgoal, state))
         if measure_tv:  # the planner's distance to exact BAIL along its own history
-            bail = mixture_over_belief(belief, experts.policy[h])
+            bail = belief.mixture(experts.policy[h])
             tv = tv + 0.5 * jnp.sum(jnp.abs(probs / jnp.sum(probs) - bail))
         subgoal = draw_from_probs(probs, u_subgoal[h])
-        gap = gap + tables.v[h, task, state] - tables.q[h, task, state, subgoal]
-        ret = ret + tables.reward[task, state, subgoal]
+        gap_reward = tables.gap_reward[h, task, state, subgoal]  # [2]: V* - Q* and r, one gather
+        gap, ret = gap + gap_reward[0], ret + gap_reward[1]
         next_state, next_obs = env_step(tables, task, state, subgoal, u_env[2 + 2 * h], u_env[3 + 2 * h])
         if delusional:
             evidence = filt.delusional_evidence(belief, experts.policy[h], subgoal)
             belief, missed = evidence.belief, missed + evidence.misspecified
-        upd = filt.update(model, belief, subgoal, next_obs, known_state)
+        upd = flt.update(belief, subgoal, next_obs)
         return (upd.belief, pstate, next_state, next_obs, subgoal, gap, ret, missed + upd.misspecified, tv), None
 
     zero = jnp.zeros((), jnp.float32)
@@ -148,20 +153,25 @@ def env_step(tables: _Tables, task, state, subgoal, u_state, u_obs):
 def env_tables(env: Instance) -> _Tables:
     """Cumulative tables and the environment's optimal values, prepared once per run."""
     env_experts = compute_experts(env)
+    gap = env_experts.v[:-1, ..., None] - env_experts.q
+    gap_reward = jnp.stack([gap, jnp.broadcast_to(env.reward, gap.shape)], axis=-1)
     return _Tables(cum_init=cumulative(env.init), cum_transition=cumulative(env.transition),
                    cum_emission=cumulative(env.emission), reward=env.reward, v=env_experts.v, q=env_experts.q,
-                   value=env_experts.value)
+                   value=env_experts.value, gap_reward=gap_reward)
 
 
 def _run_chunk_impl(carry, keys, first_episode, env, model, experts, planner, num_episodes,
                     chunk_len: int, delusional: bool, measure_tv: bool = False, known_state: bool = False):
     tables = env_tables(env)
+    flt = filt.KnownStateFilter.build(model) if known_state else filt.DenseFilter(model)
 
     def one_seed(carry, seed_key):
+        streams = (rng.fold_in(seed_key, _ENV_STREAM), rng.fold_in(seed_key, _PLANNER_STREAM))
+
         def body(c, episode):
-            return _episode(c, episode, seed_key, env=env, tables=tables, model=model, experts=experts,
+            return _episode(c, episode, streams, env=env, tables=tables, model=model, flt=flt, experts=experts,
                             planner=planner, num_episodes=num_episodes, delusional=delusional,
-                            measure_tv=measure_tv, known_state=known_state)
+                            measure_tv=measure_tv)
         return jax.lax.scan(body, carry, first_episode + jnp.arange(chunk_len, dtype=jnp.int32))
 
     return jax.vmap(one_seed)(carry, keys)
@@ -177,7 +187,35 @@ def _run_cells_impl(carry, keys, first_episode, env, model, experts, planner, nu
 
 
 STATIC_ARGNAMES = ("chunk_len", "delusional", "measure_tv", "known_state")
-_run_cells = jax.jit(_run_cells_impl, static_argnames=STATIC_ARGNAMES)
+
+# XLA:CPU hands small elementwise and reduction fusions to the YNNPACK library by default; for the
+# simulation's [seeds, Z] and [seeds, G] arrays that is 2-3x slower than XLA's own loops
+# (benchmarks/RESULTS.md). The option exists in recent jaxlibs only; where it is unknown it is left out.
+_CPU_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
+
+
+@functools.cache
+def _compiler_options() -> dict[str, str] | None:
+    """The CPU compiler options above where this jaxlib and backend accept them, else ``None``."""
+    if jax.default_backend() != "cpu":
+        return None
+    try:
+        jax.jit(lambda x: x + 1, compiler_options=_CPU_OPTIONS)(jnp.float32(0)).block_until_ready()
+    except Exception:  # an older jax without compiler_options, or a jaxlib without the option
+        return None
+    return _CPU_OPTIONS
+
+
+@functools.cache
+def _compiled_cells():
+    options = _compiler_options()
+    extra = {} if options is None else {"compiler_options": options}
+    return jax.jit(_run_cells_impl, static_argnames=STATIC_ARGNAMES, **extra)
+
+
+def _run_cells(*args, **kwargs):
+    """``jit(_run_cells_impl)``, compiled on first use with :func:`_compiler_options`."""
+    return _compiled_cells()(*args, **kwargs)
 
 
 def _start_impl(keys, fixed_task, env, model, experts, planner, num_episodes):

@@ -40,6 +40,31 @@ def draw(cum: jax.Array, u: jax.Array) -> jax.Array:
     return jnp.sum(cum <= u[..., None], axis=-1, dtype=jnp.int32)
 
 
+UNROLL_MAX = 16
+"""Up to this many categories, :func:`draw_from_probs` writes the cumulative sum out term by term."""
+
+
 def draw_from_probs(probs: jax.Array, u: jax.Array) -> jax.Array:
-    """One categorical draw from (possibly unnormalised) ``probs [..., K]`` per uniform."""
-    return draw(cumulative(probs), u)
+    """One categorical draw from (possibly unnormalised) ``probs [..., K]`` per uniform.
+
+    The same index as ``draw(cumulative(probs), u)``. For ``K <= UNROLL_MAX`` the running sum is
+    written out (the same additions in the same order), so under ``jit`` the whole draw is one
+    elementwise fusion instead of a cumulative-sum kernel followed by a comparison kernel.
+    """
+    k = probs.shape[-1]
+    if k > UNROLL_MAX:
+        return draw(cumulative(probs), u)
+    running = [probs[..., 0]]
+    for j in range(1, k):
+        running.append(running[-1] + probs[..., j])
+    positive = running[-1] > 0
+    total = jnp.where(positive, running[-1], 1.0)
+    # entries from the last positive one on (all of them, if none is) are 1 in `cumulative`: never <= u < 1
+    last = jnp.zeros(u.shape, jnp.int32)
+    for j in range(1, k):
+        last = jnp.where(probs[..., j] > 0, j, last)
+    last = jnp.where(positive, last, k - 1)
+    index = jnp.zeros(u.shape, jnp.int32)
+    for j in range(k - 1):
+        index = index + ((j < last) & (running[j] / total <= u)).astype(jnp.int32)
+    return index

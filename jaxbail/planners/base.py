@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 from flax import struct
 
-from jaxbail.belief import Belief
+from jaxbail.belief import Belief, KnownStateBelief
 from jaxbail.experts import Experts
 from jaxbail.instance import Instance
 
@@ -17,7 +16,10 @@ class Context(NamedTuple):
     """What a planner may read at a decision point (all leaves per seed, traced).
 
     Attributes:
-      belief: the exact posterior over ``(z, s)`` under the planner's model.
+      belief: the exact posterior over ``(z, s)`` under the planner's model: a
+        :class:`~jaxbail.belief.Belief` or, where the runner uses the known-state filter, a
+        :class:`~jaxbail.belief.KnownStateBelief` (same read interface: ``task_posterior``,
+        ``joint``, ``mixture``, ``task_mixture``, ``state_marginal``).
       step: 0-based step ``h`` within the episode (the decision chooses ``g_{h+1}``).
       episode: 0-based episode index ``t``.
       num_episodes: the run's ``T`` (for schedules that know it).
@@ -72,11 +74,11 @@ class Planner(struct.PyTreeNode):
         raise NotImplementedError
 
 
-def mixture_over_belief(belief: Belief, policy_h: jax.Array) -> jax.Array:
+def mixture_over_belief(belief: Belief | KnownStateBelief, policy_h: jax.Array) -> jax.Array:
     """``sum_{z,s} b(z, s) pi_{z,h}(g|s)``: ``policy_h`` is ``[Z, S, G]``."""
-    return jnp.einsum("zs,zsg->g", belief.joint, policy_h)
+    return belief.mixture(policy_h)
 
 
-def task_policy(belief: Belief, policy_h: jax.Array, task: jax.Array) -> jax.Array:
+def task_policy(belief: Belief | KnownStateBelief, policy_h: jax.Array, task: jax.Array) -> jax.Array:
     """Task ``task``'s expert acting on the state belief ``q(s | task)``."""
-    return jnp.einsum("s,sg->g", belief.state[task], policy_h[task])
+    return belief.task_mixture(policy_h, task)

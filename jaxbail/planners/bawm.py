@@ -43,5 +43,4 @@ class Bawm(Planner):
         return mean_model_plan(ctx.belief.task_posterior, model.transition, model.reward, model.horizon)
 
     def act(self, state, ctx: Context):
-        state_belief = jnp.sum(ctx.belief.joint, axis=0)  # [S]
-        return state_belief @ state[ctx.step], state
+        return ctx.belief.state_marginal() @ state[ctx.step], state
