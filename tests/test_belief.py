@@ -13,7 +13,7 @@ import reference as ref
 
 from jaxbail import belief as bf
 from jaxbail.experts import compute_experts
-from jaxbail.instance import make_instance
+from jaxbail.instance import make_instance, reporter_is_injective
 from jaxbail.instances import hard, random_instance
 
 ATOL = 1e-5
@@ -337,3 +337,97 @@ def test_experts_own_arms_never_move_the_exact_posterior_on_hard():
         _, _, missed, end = _filter_episode(instance, log_w, obs, jnp.full(5, arm, jnp.int32))
         np.testing.assert_allclose(np.exp(np.asarray(end)), [0.5, 0.3, 0.2], atol=1e-6)
         assert not np.any(np.asarray(missed))
+
+
+# ----------------------------------------------------------------------------- known-state filter
+
+
+def _injective_instance(seed: int, num_tasks: int, num_states: int, num_subgoals: int, num_obs: int,
+                        horizon: int = 4, sparsity: float = 0.4):
+    """Per-task injective deterministic Reporters (a random state -> observation map each; with
+    ``num_obs > num_states`` some observations are never shown by some tasks) and sparse transitions."""
+    rng = np.random.default_rng(seed)
+    emission = np.zeros((num_tasks, num_states, num_obs))
+    for z in range(num_tasks):
+        emission[z, np.arange(num_states), rng.permutation(num_obs)[:num_states]] = 1.0
+    transition = rng.dirichlet(np.ones(num_states), size=(num_tasks, num_states, num_subgoals))
+    transition[rng.random(transition.shape) < sparsity] = 0.0
+    transition[..., 0] += transition.sum(-1) == 0  # keep every row a distribution
+    transition /= transition.sum(-1, keepdims=True)
+    init = rng.dirichlet(np.ones(num_states), size=num_tasks)
+    reward = rng.random((num_tasks, num_states, num_subgoals))
+    prior = rng.dirichlet(np.ones(num_tasks))
+    return make_instance(prior, init, transition, emission, reward, horizon)
+
+
+KNOWN = {"identity-like": (0, 3, 4, 3, 4), "permuted": (1, 4, 5, 3, 5), "extra-observations": (2, 4, 3, 2, 6),
+         "one-task": (3, 1, 4, 2, 4)}
+
+
+def _known_belief_matches(got: bf.KnownStateBelief, want: ref.RefBelief):
+    _assert_log_close(got.log_task, want.log_task)
+    alive = np.isfinite(want.log_task)
+    # every surviving task's state belief is the point mass at its state index
+    np.testing.assert_array_equal(np.asarray(got.state)[alive], want.state[alive])
+    np.testing.assert_allclose(np.asarray(got.joint), want.joint, atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("name", list(KNOWN))
+def test_known_state_filter_matches_reference_over_episodes(name):
+    instance = _injective_instance(*KNOWN[name])
+    assert reporter_is_injective(instance)
+    m = ref.model_of(instance)
+    ex = ref.experts(m)
+    flt = bf.KnownStateFilter.build(instance)
+    begin, step = jax.jit(flt.begin_episode), jax.jit(flt.update)
+    rng = np.random.default_rng(11)
+    num_z = m.shape[0]
+    for _ in range(4):
+        task = int(rng.integers(num_z))
+        log_w = ref.log_prior(m.prior)
+        for _episode in range(3):
+            obs, subgoals, _ = ref.sample_episode(m, task, rng)
+            upd = begin(jnp.asarray(log_w, jnp.float32), jnp.int32(obs[0]))
+            want, want_ln, want_miss = ref.begin_episode(m, log_w, obs[0])
+            assert not want_miss and not bool(upd.misspecified)
+            assert abs(float(upd.log_normaliser) - want_ln) <= ATOL * (1 + abs(want_ln))
+            for h, (g, o) in enumerate(zip(subgoals, obs[1:])):
+                _known_belief_matches(upd.belief, want)
+                assert int(upd.belief.observation) == obs[h]
+                # the planner-facing reads against the reference's
+                np.testing.assert_allclose(np.asarray(upd.belief.mixture(jnp.asarray(ex.policy[h], jnp.float32))),
+                                           ref.bail(want, ex.policy[h]), atol=ATOL)
+                np.testing.assert_allclose(np.asarray(upd.belief.task_mixture(jnp.asarray(ex.policy[h], jnp.float32),
+                                                                              jnp.int32(task))),
+                                           ref.task_expert(want, ex.policy[h], task), atol=ATOL)
+                np.testing.assert_allclose(np.asarray(upd.belief.state_marginal()), want.joint.sum(0), atol=ATOL)
+                upd = step(upd.belief, jnp.int32(g), jnp.int32(o))
+                want, want_ln, want_miss = ref.update(m, want, int(g), int(o))
+                assert not want_miss and not bool(upd.misspecified)
+                assert abs(float(upd.log_normaliser) - want_ln) <= ATOL * (1 + abs(want_ln))
+            _known_belief_matches(upd.belief, want)
+            log_w = np.asarray(upd.belief.log_task, np.float64)
+
+
+def test_known_state_filter_rules_out_tasks_that_never_show_the_observation():
+    instance = _injective_instance(*KNOWN["extra-observations"])
+    emission = np.asarray(instance.emission)
+    flt = bf.KnownStateFilter.build(instance)
+    # an observation some task never shows
+    shown = emission.any(axis=1)  # [Z, O]
+    obs = int(np.flatnonzero(~shown.all(axis=0))[0])
+    upd = flt.begin_episode(bf.prior_log_task(instance.prior), jnp.int32(obs))
+    log_task = np.asarray(upd.belief.log_task)
+    np.testing.assert_array_equal(np.isneginf(log_task), ~shown[:, obs])
+    assert not np.any(np.isnan(log_task)) and not bool(upd.misspecified)
+
+
+def test_known_state_filter_flags_an_observation_no_task_shows_and_keeps_the_task_marginal():
+    instance = _injective_instance(*KNOWN["extra-observations"])
+    flt = bf.KnownStateFilter.build(instance)
+    start = flt.begin_episode(bf.prior_log_task(instance.prior), jnp.int32(int(np.argmax(instance.emission[0, 0]))))
+    # an impossible continuation: a likelihood row of -inf everywhere, forced by hand
+    blocked = flt.replace(log_step=jnp.full_like(flt.log_step, -jnp.inf))
+    upd = blocked.update(start.belief, jnp.int32(0), jnp.int32(0))
+    assert bool(upd.misspecified) and float(upd.log_normaliser) == -np.inf
+    np.testing.assert_array_equal(np.asarray(upd.belief.log_task), np.asarray(start.belief.log_task))

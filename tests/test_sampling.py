@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxbail.sampling import cumulative, draw, draw_from_probs
+from jaxbail.sampling import UNROLL_MAX, cumulative, draw, draw_from_probs
 
 U_MAX = np.nextafter(np.float32(1.0), np.float32(0.0))  # the largest float32 below 1
 
@@ -53,6 +53,34 @@ def test_draw_never_returns_a_zero_probability_index(name):
     positive = np.flatnonzero(probs > 0)
     assert int(draw(cum, jnp.float32(U_MAX))) == positive[-1]
     assert int(draw(cum, jnp.float32(0.0))) == positive[0]
+
+
+@pytest.mark.parametrize("name", list(ROWS))
+def test_draw_from_probs_never_returns_a_zero_probability_index(name):
+    probs = np.asarray(ROWS[name], np.float32)
+    u = np.concatenate([_edge_uniforms(cumulative(jnp.asarray(probs))),
+                        np.asarray(jax.random.uniform(jax.random.PRNGKey(2), (50000,)))]).astype(np.float32)
+    idx = np.asarray(_draw_many(jnp.asarray(probs), jnp.asarray(u)))
+    assert np.all(probs[idx] > 0), (name, u[probs[idx] <= 0], idx[probs[idx] <= 0])
+    positive = np.flatnonzero(probs > 0)
+    assert int(draw_from_probs(jnp.asarray(probs), jnp.float32(U_MAX))) == positive[-1]
+    assert int(draw_from_probs(jnp.asarray(probs), jnp.float32(0.0))) == positive[0]
+
+
+@pytest.mark.parametrize("num", [1, 2, 3, 4, 7, UNROLL_MAX, UNROLL_MAX + 1, 40])
+def test_draw_from_probs_is_the_inverse_cdf_draw_on_random_rows(num):
+    """The unrolled small-K path draws the same index as ``draw(cumulative(p), u)`` (random rows with
+    zeros, unnormalised rows and all-zero rows; uniforms from a key)."""
+    rng = np.random.default_rng(num)
+    rows = rng.dirichlet(np.ones(num), size=50_000) * rng.uniform(0.1, 3.0, size=(50_000, 1))
+    rows[rng.random(rows.shape) < 0.3] = 0.0
+    rows[:50] = 0.0
+    rows = jnp.asarray(rows, jnp.float32)
+    u = jax.random.uniform(jax.random.PRNGKey(num), (50_000,))
+    got = jax.jit(draw_from_probs)(rows, u)
+    want = jax.jit(lambda p, v: draw(cumulative(p), v))(rows, u)
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+    assert got.dtype == jnp.int32
 
 
 @pytest.mark.parametrize("name", list(ROWS))
