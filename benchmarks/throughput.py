@@ -46,7 +46,17 @@ HERE = Path(__file__).resolve().parent
 INSTANCE = dict(num_tasks=8, num_states=16, num_subgoals=4, horizon=10)
 FULL_SIZES = (256, 1024, 4096, 16384, 65536)
 QUICK_SIZES = (256, 1024, 4096)
-CEILING_FLOPS = 2e11  # rough flop/s ceiling of this 2-core AVX-512 machine (DESIGN.md speed notes)
+CEILING_FLOPS_FALLBACK = 2e11  # DESIGN.md's rough figure, used when /proc/cpuinfo gives no clock
+
+
+def ceiling_flops(machine: dict) -> tuple[float, str]:
+    """Peak float32 flop/s: cores x clock x lanes (8 AVX2, 16 AVX-512) x 2 FMA pipes x 2 flop per FMA."""
+    mhz = machine.get("cpu_mhz")
+    if not mhz:
+        return CEILING_FLOPS_FALLBACK, "DESIGN.md's rough figure"
+    lanes = 16 if "avx512f" in machine.get("simd", "") else 8
+    cores = machine["usable_cpus"]
+    return cores * mhz * 1e6 * lanes * 2 * 2, f"{cores} cores x {mhz / 1e3:.2f} GHz x {lanes} lanes x 2 FMA x 2 flop"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -231,10 +241,14 @@ def blas_info() -> dict:
 def cost_model(z: int, s: int, g: int, o: int) -> dict:
     """Flops and bytes per seed-step, counted from the algorithm (one multiply-add = 2 flops).
 
-    ``all_subgoals`` is jaxbail's update (SPEC 3 in ``belief.predict``): the belief is
-    contracted with the transitions of every subgoal, ``Z*S*G*S`` multiply-adds, then
-    the chosen ``[Z, S']`` block is picked by a one-hot contraction (``Z*G*S`` more).
-    ``chosen_only`` is the minimum: the chosen subgoal's ``Z*S*S`` multiply-adds.
+    ``all_subgoals`` is jaxbail's general update (SPEC 3 in ``belief.predict``, ``filter="dense"``):
+    the belief is contracted with the transitions of every subgoal, ``Z*S*G*S`` multiply-adds,
+    then the chosen ``[Z, S']`` block is selected (``Z*G*S`` selects).
+    ``chosen_only`` is the minimum of a general update: the chosen subgoal's ``Z*S*S`` multiply-adds.
+    ``known_state`` is jaxbail's default on a deterministic injective Reporter
+    (:class:`jaxbail.belief.KnownStateFilter`): the posterior is ``Z`` log weights and a
+    state index per task; a step is one gathered ``[Z]`` likelihood row added and renormalised,
+    and BAIL is ``Z`` gathered expert rows weighted by ``exp(log w)``.
     Bytes: the per-seed data a step must touch (float32 for jaxbail, float64 for
     NumPy); the tables (``Z*S*G*S`` transitions etc.) are shared by all seeds and
     stay in cache, so they are not charged per seed-step.
@@ -250,20 +264,30 @@ def cost_model(z: int, s: int, g: int, o: int) -> dict:
     }
     all_subgoals = sum(flops.values())
     chosen = all_subgoals - flops["prediction_all_subgoals"] - flops["select_chosen_onehot"] + 2 * z * s * s
-    known = chosen - 2 * z * s * s  # point-mass beliefs: the prediction is one gathered row per task
+    known_flops = {
+        "bail_mixture": z + 2 * z * g,                # exp of Z log weights, Z*G multiply-adds
+        "sample_subgoal": 4 * g,
+        "sample_env": 2 * s,
+        "update": z + 6 * z,                          # add the likelihood row; max, exp, sum, log, subtract
+    }
+    known = sum(known_flops.values())
     state = z * s  # q(s|z) entries
     # read q twice (mixture, prediction), write q, read one emission column, log-task in/out
     minimal_words = 3 * state + state + 2 * z
     intermediate_words = z * g * s  # the [Z, G, S'] all-subgoal prediction, if materialised (write + read)
+    # known-state: log weights in and out, state indices in and out, the gathered [Z, G] expert rows and
+    # [Z] likelihood row (read from cached tables, but per seed), the [G] mixture
+    known_words = 2 * z + 2 * z + z * g + z + g
     return {
         "flops_components": flops,
+        "flops_components_known_state": known_flops,
         "flops_per_seed_step_all_subgoals": all_subgoals,
         "flops_per_seed_step_chosen_only": chosen,
         "flops_per_seed_step_known_state": known,
         "bytes_per_seed_step_min_f32": 4 * minimal_words,
         "bytes_per_seed_step_with_intermediate_f32": 4 * (minimal_words + 2 * intermediate_words),
         "bytes_per_seed_step_min_f64": 8 * minimal_words,
-        "ceiling_flops_per_s": CEILING_FLOPS,
+        "bytes_per_seed_step_known_state_f32": 4 * known_words,
     }
 
 
@@ -498,7 +522,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--numpy-predict", type=str, default=None,
                         help="comma list of NumPy prediction methods, the first is the headline baseline: group "
                              "(general; one product per subgoal over the seeds that chose it), all (general; every "
-                             "subgoal then select), known (point-mass beliefs only). Default group,known "
+                             "subgoal then select), known (the known-state posterior, valid for this identity "
+                             "Reporter: log task marginal + last observation, like jaxbail's default). Default "
+                             "group,known "
                              "(--quick: group)")
     parser.add_argument("--no-dense", action="store_true",
                         help="skip the extra headline run of jaxbail with filter='dense' (the general update)")
@@ -545,6 +571,8 @@ def main(argv: list[str] | None = None) -> int:
     h = INSTANCE["horizon"]
     z, s_, g = INSTANCE["num_tasks"], INSTANCE["num_states"], INSTANCE["num_subgoals"]
     costs = cost_model(z, s_, g, s_)
+    ceiling, ceiling_formula = ceiling_flops(machine)
+    costs["ceiling_flops_per_s"], costs["ceiling_formula"] = ceiling, ceiling_formula
 
     print(f"jaxbail BAIL throughput  (random Z={z} S={s_} G={g} H={h}, identity Reporter, bayes mode)")
     print(f"machine: {machine.get('cpu_model')} ({machine.get('simd')}; {machine.get('caches_per_core_view')}), "
@@ -658,23 +686,26 @@ def main(argv: list[str] | None = None) -> int:
     flops_known = costs["flops_per_seed_step_known_state"]
     print(f"\ncost model per seed-step: {flops_all:,} flop with the all-subgoal prediction "
           f"(Z*S*G*S multiply-adds = {2 * z * s_ * g * s_:,} flop of it), {flops_min:,} with the chosen subgoal only, "
-          f"{flops_known:,} with the known-state update (the prediction is a gathered row, no flops); bytes "
+          f"{flops_known:,} with the known-state update; bytes "
           f"{costs['bytes_per_seed_step_min_f32']:,} (f32 state) .. "
-          f"{costs['bytes_per_seed_step_with_intermediate_f32']:,} (with the [Z,G,S] intermediate)")
+          f"{costs['bytes_per_seed_step_with_intermediate_f32']:,} (with the [Z,G,S] intermediate), "
+          f"{costs['bytes_per_seed_step_known_state_f32']:,} known-state")
+    print(f"  ceiling: {ceiling:.3g} flop/s ({ceiling_formula})")
     if dense:
         print(f"  jaxbail dense achieved: {dense['steady_rate'] * flops_all:.3g} flop/s = "
-              f"{100 * dense['steady_rate'] * flops_all / CEILING_FLOPS:.1f}% of the ~{CEILING_FLOPS:.0e} flop/s "
-              f"ceiling; {dense['steady_rate'] * costs['bytes_per_seed_step_with_intermediate_f32'] / 1e9:.2f} GB/s "
+              f"{100 * dense['steady_rate'] * flops_all / ceiling:.1f}% of the ceiling; "
+              f"{dense['steady_rate'] * costs['bytes_per_seed_step_with_intermediate_f32'] / 1e9:.2f} GB/s "
               f"of per-seed data by the count above")
     default_flops = flops_known if dense else flops_all
     print(f"  jaxbail default achieved: {steady_rate * default_flops:.3g} flop/s = "
-          f"{100 * steady_rate * default_flops / CEILING_FLOPS:.1f}% of the ceiling "
-          f"(counted as {'known-state' if dense else 'all-subgoal'} update)")
+          f"{100 * steady_rate * default_flops / ceiling:.1f}% of the ceiling "
+          f"(counted as {'known-state' if dense else 'all-subgoal'} update); "
+          f"{steady_rate * costs['bytes_per_seed_step_known_state_f32'] / 1e9:.2f} GB/s of per-seed data")
     numpy_count = {"all": flops_all, "group": flops_min, "known": flops_known}
     for rec in numpy_runs:
         f = numpy_count[rec["predict"]]
         print(f"  NumPy {rec['predict']:5s} achieved: {rec['rate'] * f:.3g} flop/s = "
-              f"{100 * rec['rate'] * f / CEILING_FLOPS:.1f}% of the ceiling (float64)")
+              f"{100 * rec['rate'] * f / ceiling:.1f}% of the ceiling (float64)")
 
     print("\nscaling (jaxbail default, steady state; each size in a fresh process; episodes scaled to equal "
           "seed-steps)")

@@ -6,10 +6,20 @@ fresh subprocess that imports jaxbail unchanged and then *monkeypatches*
 ``jaxbail.belief.predict`` (looked up at trace time by ``belief.update``) or
 swaps the planner, so the real ``jaxbail.runner.simulate`` is what is timed.
 
-Every variant but ``known_state`` runs ``simulate(..., filter="dense")`` (the general
+Every variant but the ``known_*`` ones runs ``simulate(..., filter="dense")`` (the general
 ``(z, s)`` update, where ``predict`` is called) when jaxbail's ``simulate`` has that
 argument; ``known_state`` runs the default (``filter="auto"``), which on this
-identity-Reporter instance gathers one transition row per task instead.
+identity-Reporter instance keeps the known-state posterior (log task marginal and one state
+index per task, :class:`jaxbail.belief.KnownStateFilter`).
+
+Variants of the default path, each undoing one of its speed choices:
+
+- ``known_jax_random``: the runner's uniforms from ``jax.random`` (``fold_in``, ``split``,
+  ``uniform``; rolled threefry loops on CPU) instead of ``jaxbail.rng`` (the same bits);
+- ``known_ynn``: XLA:CPU's default YNNPACK fusions left on (``jaxbail.runner._compiler_options``
+  patched to return ``None``); ``dense_ynn`` the same for the dense path;
+- ``known_cumsum_draw``: subgoal draws by ``draw(cumulative(p), u)`` (a cumulative-sum kernel)
+  instead of the unrolled ``draw_from_probs`` (the same indices).
 
 Variants of the prediction ``[Z, S'] = sum_s q(s|z) P_z(s'|s, g)``:
 
@@ -64,8 +74,39 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from throughput import INSTANCE, Meter, _attempts, clean, wait_for_quiet  # noqa: E402
 
-VARIANTS = ("base", "known_state", "take", "gather", "onehot_table", "no_predict", "mixture_per_task",
-            "absorb_linear", "combined", "planner_uniform", "planner_oracle")
+VARIANTS = ("base", "known_state", "known_jax_random", "known_ynn", "known_cumsum_draw", "dense_ynn", "take",
+            "gather", "onehot_table", "no_predict", "mixture_per_task", "absorb_linear", "combined",
+            "planner_uniform", "planner_oracle")
+
+
+class _JaxRandomStreams:
+    """``jaxbail.rng``'s interface on ``jax.random`` (the same bits, rolled threefry loops on CPU)."""
+
+    @staticmethod
+    def raw_key(key):
+        return key
+
+    @staticmethod
+    def fold_in(key, data):
+        import jax
+        import jax.numpy as jnp
+
+        data = jnp.asarray(data)
+        if data.ndim:
+            return jax.vmap(lambda d: jax.random.fold_in(key, d))(data)
+        return jax.random.fold_in(key, data)
+
+    @staticmethod
+    def split(key, num):
+        import jax
+
+        return jax.random.split(key, num)
+
+    @staticmethod
+    def uniform(key, num):
+        import jax
+
+        return jax.random.uniform(key, (num,))
 
 
 def _patch(variant: str) -> str:
@@ -112,7 +153,15 @@ def _patch(variant: str) -> str:
                              jnp.where(misspecified, -jnp.inf, log_norm), misspecified)
 
     import jaxbail.planners.core as core
+    import jaxbail.runner as runner
+    from jaxbail.sampling import cumulative, draw
 
+    if variant == "known_jax_random":
+        runner.rng = _JaxRandomStreams
+    if variant in ("known_ynn", "dense_ynn"):
+        runner._compiler_options = lambda: None
+    if variant == "known_cumsum_draw":
+        runner.draw_from_probs = lambda probs, u: draw(cumulative(probs), u)
     patches = {"take": take, "gather": gather, "onehot_table": onehot_table, "no_predict": no_predict}
     if variant in patches:
         belief.predict = patches[variant]
@@ -139,9 +188,9 @@ def worker(variant: str, seeds: int, episodes: int, repeats: int, profile_dir: s
     planner_name = _patch(variant)
     instance = random_instance(0, **INSTANCE)
     planner = make_planner(planner_name)
-    # every variant but known_state times the general (dense) update, where predict is called
+    # every variant but the known_* ones times the general (dense) update, where predict is called
     has_filter = "filter" in inspect.signature(simulate).parameters
-    extra = {"filter": "dense"} if has_filter and variant != "known_state" else {}
+    extra = {"filter": "dense"} if has_filter and not variant.startswith("known") else {}
 
     def run(k):
         return simulate(jax.random.PRNGKey(k), instance, planner, num_episodes=episodes, num_seeds=seeds,
