@@ -1,0 +1,23 @@
+"""Test-session setup: a persistent XLA compilation cache per test process, shared with its subprocesses.
+
+Many tests compile the same simulation (same sizes and planner) in several processes: the CLI and
+sweep tests run ``python -m jaxbail.cli`` in subprocesses, the notebook tests run kernels. A cache
+directory lets every later process load the executable instead of recompiling it. Each pytest-xdist
+worker gets its own directory (JAX writes cache entries without a lock unless eviction is on).
+"""
+
+import os
+import tempfile
+
+import jax
+
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+_CACHE = tempfile.mkdtemp(prefix=f"jaxbail-test-xla-cache-{_worker}-")
+_SETTINGS = {
+    "jax_compilation_cache_dir": _CACHE,
+    "jax_persistent_cache_min_compile_time_secs": 0.0,
+    "jax_persistent_cache_min_entry_size_bytes": 0,
+}
+for _name, _value in _SETTINGS.items():
+    jax.config.update(_name, _value)
+    os.environ[_name.upper()] = str(_value)  # inherited by subprocesses and notebook kernels
