@@ -13,7 +13,7 @@ from jaxbail.instance import Instance
 from jaxbail.planners import make_planner
 from jaxbail.runner import SimulationResult, simulate
 
-__all__ = ["EpsSpec", "parse_eps", "resolve_planner", "run_and_summarize", "summarize"]
+__all__ = ["EpsSpec", "parse_eps", "resolve_planner", "run_and_summarize", "summarize", "multi_agent_contrast"]
 
 
 class EpsSpec(NamedTuple):
@@ -139,4 +139,34 @@ def run_and_summarize(instance: Instance, planner_name: str, *, num_episodes: in
     out = summarize(result, planner=planner_name, th=th, seed=seed)
     out.update({"instance": instance.name or None, "mode": "bayes" if task is None else "fixed", "task": task,
                 "seed": seed, "eps": eps_info, "belief": belief})
+    return out
+
+
+def multi_agent_contrast(num_actors: tuple[int, ...] = (2, 3), *, planners: tuple[str, ...] = ("bail", "eps_bail"),
+                         num_episodes: int = 2000, num_seeds: int = 200, eps: str = "anytime:1", seed: int = 0,
+                         task: int | None = None, progress: bool | None = None,
+                         **instance_params: Any) -> list[dict[str, Any]]:
+    """BAIL's linear against eps-BAIL's sublinear regret with several Actors (SPEC 8), on ``coordination``.
+
+    One :func:`run_and_summarize` summary per ``(N, planner)`` (the SPEC 9 fields, the logged
+    curve and the theory: BAIL's exact line, the eps bound for the joint system), with
+    ``"num_actors"`` and the instance's sizes added, in the order of ``num_actors`` then ``planners``.
+
+    Args:
+      num_actors: the ``N`` to run. planners: planner names (``eps`` applies to ``eps_*`` ones).
+      eps: as ``jaxbail run --eps`` (a number, ``auto`` or ``anytime:c``).
+      instance_params: further parameters of :func:`jaxbail.instances.coordination`
+        (``num_tasks``, ``horizon``, ``prior``, ``reveal``).
+    """
+    from jaxbail.instances import coordination
+
+    out = []
+    for n in num_actors:
+        instance = coordination(num_actors=n, **instance_params)
+        for name in planners:
+            summary = run_and_summarize(instance, name, num_episodes=num_episodes, num_seeds=num_seeds, task=task,
+                                        eps=parse_eps(eps) if name.startswith("eps_") else None, seed=seed,
+                                        progress=progress)
+            summary.update({"num_actors": n, "sizes": instance.sizes})
+            out.append(summary)
     return out
