@@ -104,7 +104,7 @@ def test_known_state_factored_filter_equals_the_dense_factored_and_flattened_fil
     flat, product = ma.flatten(inst), ref.product_model(inst)
     log_task = filt.prior_log_task(inst.prior)
     policy = np.asarray(compute_experts(inst).policy)
-    for observations, subgoals in _episodes(product, 4, seed=7):
+    for observations, subgoals in _episodes(product, 2, seed=7):
         args = (jnp.asarray(observations, jnp.int32), jnp.asarray(subgoals, jnp.int32))
         known, k_norms, _, k_end = _filter_fn("factored_known")(inst, log_task, *args)
         dense, d_norms, _, d_end = _filter_fn("factored")(inst, log_task, *args)
@@ -316,7 +316,7 @@ def test_eta_and_bound_constants_of_the_joint_system_equal_the_flattened_instanc
     """Under the product (uniform) exploration policy the Bhattacharyya coefficient of independent Actors is
     the product of theirs: eta, Dmax and every exact line equal the flattened instance's."""
     for inst in (coordination(2, 3, 3, prior=[0.5, 0.3, 0.2], reveal=[0.4, 0.9]),
-                 coordination(3, 2, 2, reveal=[0.3, 0.5, 0.7]), _random(2, reporter="noisy", horizon=2)):
+                 _random(2, reporter="noisy", horizon=2)):
         flat = ma.flatten(inst)
         eta, flat_eta = theory.distinguishability(inst), theory.distinguishability(flat)
         assert eta.method.startswith("product(")
@@ -338,3 +338,51 @@ def test_delusional_belief_is_refused_for_several_actors():
     with pytest.raises(ValueError, match="^belief: the delusional posterior is not available for several Actors"):
         simulate(jax.random.PRNGKey(0), coordination(2, 2, 2), make_planner("bail"), num_episodes=2, num_seeds=2,
                  belief="delusional")
+
+
+# ----------------------------------------------------------------------------- regret: linear vs sublinear
+
+CONTRAST = {"num_tasks": 2, "horizon": 3, "prior": [0.6, 0.4], "reveal": 0.5}
+CONTRAST_EPISODES, CONTRAST_SEEDS = 1000, 200
+
+
+@functools.cache
+def _contrast(num_actors):
+    from jaxbail.experiment import multi_agent_contrast
+
+    bail, eps_bail = multi_agent_contrast((num_actors,), num_episodes=CONTRAST_EPISODES, num_seeds=CONTRAST_SEEDS,
+                                          eps="anytime:1", seed=0, progress=False, **CONTRAST)
+    return bail, eps_bail
+
+
+@pytest.mark.parametrize("num_actors", [2, 3])
+def test_bail_regret_with_several_actors_is_its_exact_line(num_actors):
+    """The experts' joint subgoals (arms) never move the posterior: BAIL is the prior mixture of joint
+    targets, regret H (1 - sum rho^2) per episode (Bayesian), measured within 4 standard errors; slope 1."""
+    bail, _ = _contrast(num_actors)
+    assert bail["num_actors"] == num_actors and bail["sizes"]["N"] == num_actors
+    theory_line = bail["theory"]
+    assert theory_line["kind"] == "exact_line"
+    exact_per_episode = 3 * (1 - 0.6 ** 2 - 0.4 ** 2)
+    assert theory_line["value"] == pytest.approx(exact_per_episode * CONTRAST_EPISODES, rel=1e-6)
+    assert abs(bail["regret_mean"] - theory_line["value"]) <= 4 * bail["regret_se"], bail["regret_mean"]
+    assert abs(bail["slope"] - 1.0) <= 0.02
+    assert bail["true_task_posterior_final"] == pytest.approx(0.6 ** 2 + 0.4 ** 2, abs=0.05)  # never moved
+
+
+@pytest.mark.parametrize("num_actors", [2, 3])
+def test_eps_bail_regret_with_several_actors_is_sublinear_and_under_the_joint_bound(num_actors):
+    """eps_t = min(1, 1/sqrt(t)): the log-log slope over the last decade stays well below 1, the 95% upper
+    end of the regret stays under the SPEC 6 bound of the joint system, and the posterior concentrates."""
+    bail, eps_bail = _contrast(num_actors)
+    assert eps_bail["slope"] < 0.7, eps_bail["slope"]
+    bound = eps_bail["theory"]
+    assert bound["kind"] == "upper_bound" and "joint system" in eps_bail["theory_note"]
+    assert eps_bail["regret_ci95"][1] <= bound["value"]
+    assert eps_bail["regret_ci95"][1] < 0.3 * bail["regret_mean"]
+    assert eps_bail["true_task_posterior_final"] > 0.99
+    # eta of the joint system grows with N (more Actors probe): the bound's eta is the product form
+    inst = coordination(num_actors, **CONTRAST)
+    per_actor = theory.distinguishability(ma.actor_view(inst, 0))
+    joint = theory.distinguishability(inst)
+    assert 1 - joint.eta == pytest.approx((1 - per_actor.eta) ** num_actors, abs=1e-9)
