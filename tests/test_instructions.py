@@ -16,14 +16,13 @@ from jaxbail.instance import (
     InstanceError,
     instance_from_dict,
     instance_to_dict,
-    instruction_view,
     load_instance,
     make_instance,
     save_instance,
     validate_arrays,
 )
 from jaxbail.instances import hard, instance_by_name, parse_params, random_instance
-from jaxbail.planners import Bail, Oracle, Planner, make_planner
+from jaxbail.planners import Bail, Planner, make_planner
 from jaxbail.replay import replay
 from jaxbail.runner import simulate, simulate_many
 
@@ -53,9 +52,8 @@ def test_instruction_experts_match_the_reference_per_instruction():
         np.testing.assert_allclose(np.asarray(ex.v[:, :, w]), r_ex.v, atol=1e-5)
         np.testing.assert_allclose(np.asarray(ex.value[:, w]), r_ex.value, atol=1e-5)
         np.testing.assert_array_equal(np.asarray(ex.policy[:, :, w]), r_ex.policy)
-        view = compute_experts(instruction_view(inst, w))
-        for a, b in zip(ex.for_instruction(w), view):
-            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        np.testing.assert_array_equal(np.asarray(ex.for_instruction(w).policy), r_ex.policy)
+        np.testing.assert_allclose(np.asarray(ex.for_instruction(w).value), r_ex.value, atol=1e-5)
         policy = rng.dirichlet(np.ones(2), (3, 3, 3))  # a random per-task Markov policy [H, Z, S, G]
         mixed = np.asarray(policy_value(inst, jnp.asarray(np.broadcast_to(policy[:, :, None], (3, 3, 3, 3, 2)),
                                                           jnp.float32)))
@@ -82,23 +80,19 @@ def test_bail_with_instructions_matches_brute_force():
 
 def test_regret_per_instruction_follows_the_instruction_distribution():
     """Three cells of one batch: q = (1, 0), (0, 1), (0.3, 0.7). BAIL's mean per-episode regret is the exact
-    line q(0) H (1 - sum rho^2) within 4 standard errors (0 exactly when the task never matters); the
-    oracle, which plays pi*_{z, omega} of the drawn instruction, has regret exactly 0."""
+    line q(0) H (1 - sum rho^2) within 4 standard errors (0 exactly when the task never matters). (The
+    oracle's zero regret under instructions is checked in tests/test_smoke.py.)"""
     qs = ([1.0, 0.0], [0.0, 1.0], [0.3, 0.7])
     instances = [mixed_instance(q) for q in qs]
     episodes = 40
     bail = simulate_many(jax.random.PRNGKey(5), instances, [Bail()] * 3, num_episodes=episodes, num_seeds=400,
                          progress=False)
-    oracle = simulate_many(jax.random.PRNGKey(5), instances, [Oracle()] * 3, num_episodes=episodes, num_seeds=400,
-                           progress=False)
-    for q, inst, result, best in zip(qs, instances, bail, oracle):
+    for q, inst, result in zip(qs, instances, bail):
         line = theory.theory_for(inst, Bail(), episodes)
         assert line.kind == "exact_line"
         assert line.per_episode == pytest.approx(q[0] * 3 * (1 - 0.6 ** 2 - 0.4 ** 2), abs=1e-6)
         per_episode = stats.mean_ci(result.gap_regret[:, -1] / episodes)
         assert abs(per_episode.mean - line.per_episode) <= 4 * per_episode.se + 1e-9, (q, per_episode, line)
-        np.testing.assert_array_equal(best.gap_regret, 0.0)
-        np.testing.assert_array_equal(best.return_regret, 0.0)
     np.testing.assert_array_equal(bail[1].gap_regret, 0.0)
 
 
@@ -143,7 +137,6 @@ def test_hard_with_instructions_has_its_documented_rewards_and_frozen_posterior(
             np.testing.assert_array_equal(reward[z, w], np.broadcast_to(expected, (4, 4)))
     np.testing.assert_allclose(np.asarray(inst.instructions), [0.25, 0.75])
     assert theory.frozen_posterior(inst)[0]
-    assert theory.theory_for(inst, Bail(), 10).per_episode == pytest.approx(2 * (1 - 1 / 3), abs=1e-6)
     params = parse_params("hard", ["horizon=2", "num_instructions=2", "instruction_probs=0.25,0.75"])
     assert instance_by_name("hard", **params).sizes == inst.sizes
     plain = random_instance(7, num_tasks=2, num_states=3, num_subgoals=2)
