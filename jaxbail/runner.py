@@ -320,7 +320,9 @@ def simulate(key: jax.Array, instance: Instance, planner: Planner, *, num_episod
         batch shapes, so derived floats (the posterior) can differ in the last bit,
         and a draw can flip in the rare event (about 1e-7 per draw) that ``u``
         falls within that bit.
-      instance: the environment.
+      instance: the environment: an :class:`~jaxbail.instance.Instance` (with or without per-episode
+        instructions) or a :class:`~jaxbail.instance.MultiAgentInstance` (several Actors: factorised
+        filter and simulation, experts and planners over joint subgoals).
       planner: any :class:`~jaxbail.planners.Planner`.
       task: ``None`` draws each seed's task from the prior (Bayesian regret);
         an index fixes it (frequentist regret).
@@ -340,7 +342,8 @@ def simulate(key: jax.Array, instance: Instance, planner: Planner, *, num_episod
       filter: ``"auto"`` uses the known-state update (one transition row per task
         instead of a dense contraction, same numbers) where it is exact: a
         deterministic injective Reporter, the exact posterior and a model equal to
-        the environment; ``"dense"`` always uses the general filter.
+        the environment; ``"dense"`` always uses the general filter. (For several
+        Actors: the factorised known-state or dense filter, chosen the same way.)
     """
     return simulate_many(key, [instance], [planner], num_episodes=num_episodes, num_seeds=num_seeds,
                          tasks=[task], models=None if model is None else [model], belief=belief,
