@@ -1,15 +1,24 @@
 """jaxbail: in-context Bayesian imitation (BAIL) in latent-task POMDPs, jit-compiled and batched."""
 
-from jaxbail import belief, experts, instances, planners, stats, theory
-from jaxbail.belief import Belief
+from jaxbail import belief, experts, instances, multi_agent, planners, stats, theory
+from jaxbail.belief import Belief, FactoredBelief
 from jaxbail.experts import Experts, compute_experts
-from jaxbail.instance import Instance, InstanceError, load_instance, make_instance, save_instance
+from jaxbail.instance import (
+    Instance,
+    InstanceError,
+    MultiAgentInstance,
+    load_instance,
+    make_instance,
+    make_multi_agent_instance,
+    save_instance,
+)
 from jaxbail.instances import instance_by_name
 from jaxbail.planners import Planner, epsilon_greedy, make_planner
 from jaxbail.runner import SimulationResult, simulate
 
 __version__ = "0.1.0"
 
-__all__ = ["Belief", "Experts", "Instance", "InstanceError", "Planner", "SimulationResult", "belief",
-           "compute_experts", "epsilon_greedy", "experts", "instance_by_name", "instances", "load_instance",
-           "make_instance", "make_planner", "planners", "save_instance", "simulate", "stats", "theory"]
+__all__ = ["Belief", "Experts", "FactoredBelief", "Instance", "InstanceError", "MultiAgentInstance", "Planner",
+           "SimulationResult", "belief", "compute_experts", "epsilon_greedy", "experts", "instance_by_name",
+           "instances", "load_instance", "make_instance", "make_multi_agent_instance", "make_planner", "multi_agent",
+           "planners", "save_instance", "simulate", "stats", "theory"]

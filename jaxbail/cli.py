@@ -145,6 +145,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"--expert-temperature must be > 0, got {args.expert_temperature:g}")
     instance = _load_instance(args)
     task = _check_run_args(args, instance)
+    if args.belief == "delusional" and hasattr(instance, "num_actors"):
+        raise UsageError("--belief delusional is not available for several Actors (it does not factorise)")
     model = None
     if args.model_file is not None:
         model = load_instance(args.model_file)

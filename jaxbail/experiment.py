@@ -13,7 +13,7 @@ from jaxbail.instance import Instance
 from jaxbail.planners import make_planner
 from jaxbail.runner import SimulationResult, simulate
 
-__all__ = ["EpsSpec", "parse_eps", "resolve_planner", "run_and_summarize", "summarize"]
+__all__ = ["EpsSpec", "parse_eps", "resolve_planner", "run_and_summarize", "summarize", "multi_agent_contrast"]
 
 
 class EpsSpec(NamedTuple):
@@ -139,4 +139,55 @@ def run_and_summarize(instance: Instance, planner_name: str, *, num_episodes: in
     out = summarize(result, planner=planner_name, th=th, seed=seed)
     out.update({"instance": instance.name or None, "mode": "bayes" if task is None else "fixed", "task": task,
                 "seed": seed, "eps": eps_info, "belief": belief})
+    return out
+
+
+def multi_agent_contrast(num_actors: tuple[int, ...] = (2, 3), *, planners: tuple[str, ...] = ("bail", "eps_bail"),
+                         num_episodes: int = 2000, num_seeds: int = 200, eps: str = "anytime:1", seed: int = 0,
+                         task: int | None = None, progress: bool | None = None,
+                         **instance_params: Any) -> list[dict[str, Any]]:
+    """BAIL's linear against eps-BAIL's sublinear regret with several Actors (SPEC 8), on ``coordination``.
+
+    One summary per ``(N, planner)`` (the fields of :func:`summarize`: SPEC 9's, the logged curve and
+    the theory: BAIL's exact line, the eps bound of the joint system), with ``"num_actors"``,
+    ``"sizes"`` and ``"eps"`` added, in the order of ``num_actors`` then ``planners``.
+
+    For each ``N`` the planners run as one vmapped batch where they can: ``bail`` (``bawm``) runs as
+    the epsilon wrapper with ``eps = 0``, which plays exactly what BAIL (BAWM) plays, beside
+    ``eps_bail`` (``eps_bawm``); all planners share the seeds' tasks and noise (paired differences).
+
+    Args:
+      num_actors: the ``N`` to run. planners: planner names (``eps`` applies to ``eps_*`` ones).
+      eps: as ``jaxbail run --eps`` (a number, ``auto`` or ``anytime:c``).
+      instance_params: further parameters of :func:`jaxbail.instances.coordination`
+        (``num_tasks``, ``horizon``, ``prior``, ``reveal``).
+    """
+    from jaxbail.instances import coordination
+    from jaxbail.planners import epsilon_greedy
+    from jaxbail.runner import simulate_many
+
+    out = []
+    for n in num_actors:
+        instance = coordination(num_actors=n, **instance_params)
+        cells = []  # (name, planner for the theory, planner to simulate, eps info)
+        for name in planners:
+            planner, info = resolve_planner(name, instance, num_episodes, task,
+                                            parse_eps(eps) if name.startswith("eps_") else None)
+            runs_as = epsilon_greedy(planner, 0.0) if name in ("bail", "bawm") else planner
+            cells.append((name, planner, runs_as, info))
+        groups: dict[Any, list[int]] = {}
+        for i, cell in enumerate(cells):
+            groups.setdefault(jax.tree.structure(cell[2]), []).append(i)
+        results: dict[int, SimulationResult] = {}
+        for members in groups.values():
+            batch = simulate_many(jax.random.PRNGKey(seed), [instance] * len(members),
+                                  [cells[i][2] for i in members], num_episodes=num_episodes, num_seeds=num_seeds,
+                                  tasks=[task] * len(members), progress=progress)
+            results.update(zip(members, batch))
+        for i, (name, planner, _, info) in enumerate(cells):
+            th = theory.theory_for(instance, planner, num_episodes, task)
+            summary = summarize(results[i], planner=name, th=th, seed=seed)
+            summary.update({"instance": instance.name, "mode": "bayes" if task is None else "fixed", "task": task,
+                            "seed": seed, "eps": info, "num_actors": n, "sizes": instance.sizes})
+            out.append(summary)
     return out

@@ -17,6 +17,12 @@ TIE_TOL = 1e-5
 class Experts(NamedTuple):
     """Optimal values and the expert policies of every task, indexed from step 0.
 
+    With instructions (``reward [Z, W, S, G]``) every table gains the instruction axis after
+    the task axis: ``q [H, Z, W, S, G]``, ``v [H + 1, Z, W, S]``, ``policy [H, Z, W, S, G]``
+    (``pi*_{z, omega}``), ``value [Z, W]`` (``J*_{z, omega}``); :meth:`for_instruction` takes one
+    instruction's slice. For a :class:`~jaxbail.instance.MultiAgentInstance`, ``S`` and ``G``
+    are the joint ``S^N`` and ``G^N``.
+
     Attributes:
       q: ``[H, Z, S, G]`` ``Q*_{z,h}(s, g)``.
       v: ``[H + 1, Z, S]`` ``V*_{z,h}(s)``; ``v[H] = 0``.
@@ -28,6 +34,11 @@ class Experts(NamedTuple):
     v: jax.Array
     policy: jax.Array
     value: jax.Array
+
+    def for_instruction(self, instruction) -> "Experts":
+        """The experts ``pi*_{., omega}`` of one instruction (``instruction`` may be traced)."""
+        return Experts(q=self.q[:, :, instruction], v=self.v[:, :, instruction],
+                       policy=self.policy[:, :, instruction], value=self.value[:, instruction])
 
 
 def greedy(q: jax.Array) -> jax.Array:
@@ -41,8 +52,12 @@ def greedy(q: jax.Array) -> jax.Array:
 def compute_experts(instance: Instance, temperature: float | None = None) -> Experts:
     """Backward induction ``Q*_{z,h}(s,g) = r_z(s,g) + sum_s' P_z(s'|s,g) V*_{z,h+1}(s')``.
 
+    With instructions, per ``(z, omega)`` with ``r_{z, omega}`` (tables gain a ``W`` axis);
+    for several Actors, over joint states and subgoals with the factorised kernel
+    (``instance.expected_next``; never the ``[S^N, G^N, S^N]`` joint kernel).
+
     Args:
-      instance: the POMDP family.
+      instance: the POMDP family (an :class:`Instance` or a ``MultiAgentInstance``).
       temperature: ``None`` (default) for greedy experts with lowest-index ties;
         a positive number for Boltzmann experts ``softmax(Q*/temperature)``.
         The values ``V*`` and ``J*`` are always those of the optimal policy.
@@ -51,42 +66,46 @@ def compute_experts(instance: Instance, temperature: float | None = None) -> Exp
     """
     if temperature is not None and not temperature > 0:
         raise ValueError(f"temperature: must be > 0 or None, got {temperature}")
-    reward, transition = instance.reward, instance.transition
+    reward = instance.reward
 
     def backup(v_next, _):
-        q = reward + jnp.einsum("zsgt,zt->zsg", transition, v_next)
+        q = reward + instance.expected_next(v_next)
         choice = greedy(q)
         # V = Q of the greedy choice, so the expert's own gap is exactly 0.
         v = jnp.sum(choice * q, axis=-1)
         return v, (q, v)
 
-    v_end = jnp.zeros(instance.init.shape, instance.init.dtype)
+    v_end = jnp.zeros(reward.shape[:-1], reward.dtype)  # [Z, S] ([Z, W, S]; joint S^N)
     _, (q, v) = jax.lax.scan(backup, v_end, None, length=instance.horizon, reverse=True)
     v = jnp.concatenate([v, v_end[None]], axis=0)
     if temperature is None:
         policy = greedy(q)
     else:
         policy = jax.nn.softmax(q / temperature, axis=-1)
-    value = jnp.sum(instance.init * v[0], axis=-1)
+    value = instance.start_value(v[0])
     return Experts(q=q, v=v, policy=policy, value=value)
 
 
 def policy_value(instance: Instance, policy: jax.Array) -> jax.Array:
     """``J_z(pi)`` of a Markov policy ``[H, S, G]`` (or ``[H, Z, S, G]`` per task) in every task.
 
+    With instructions, ``policy`` is ``[H, Z, W, S, G]`` (or ``[H, S, G]``, shared) and the result ``[Z, W]``.
+
     Returns:
       ``[Z]`` expected total reward of the policy in each task's MDP.
     """
     if policy.ndim == 3:
-        policy = jnp.broadcast_to(policy[:, None], (instance.horizon,) + instance.reward.shape)
+        policy = jnp.broadcast_to(policy.reshape((policy.shape[0],) + (1,) * (instance.reward.ndim - 2)
+                                                 + policy.shape[1:]),
+                                  (instance.horizon,) + instance.reward.shape)
 
     def backup(v_next, pi_h):
-        q = instance.reward + jnp.einsum("zsgt,zt->zsg", instance.transition, v_next)
+        q = instance.reward + instance.expected_next(v_next)
         v = jnp.sum(pi_h * q, axis=-1)
         return v, None
 
-    v0, _ = jax.lax.scan(backup, jnp.zeros(instance.init.shape, instance.init.dtype), policy, reverse=True)
-    return jnp.sum(instance.init * v0, axis=-1)
+    v0, _ = jax.lax.scan(backup, jnp.zeros(instance.reward.shape[:-1], instance.reward.dtype), policy, reverse=True)
+    return instance.start_value(v0)
 
 
 def action_gap_max(experts: Experts) -> jax.Array:

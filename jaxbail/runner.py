@@ -11,9 +11,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxbail import belief as filt
+from jaxbail import multi_agent as ma
 from jaxbail import rng
 from jaxbail.experts import Experts, compute_experts
-from jaxbail.instance import Instance, reporter_is_injective, same_values
+from jaxbail.instance import Instance, MultiAgentInstance, instruction_view, reporter_is_injective, same_values
 from jaxbail.planners.base import Context, Planner
 from jaxbail.sampling import cumulative, draw, draw_from_probs
 
@@ -61,6 +62,7 @@ class _Tables(NamedTuple):
     q: jax.Array              # [H, Z, S, G] env Q*
     value: jax.Array          # [Z] env J*
     gap_reward: jax.Array     # [H, Z, S, G, 2] (V* - Q*, r): both regret increments in one gather
+    cum_instructions: jax.Array | None = None  # [W] with instructions (then v, q, value, gap_reward gain W)
 
 
 def log_spaced_episodes(num_episodes: int, per_decade: int = 24) -> np.ndarray:
@@ -94,50 +96,94 @@ def _seed_start(seed_key, env_prior, model_prior, fixed_task, planner: Planner, 
     return task, log_task, pstate
 
 
-def _episode(carry, episode, streams, *, env: Instance, tables: _Tables, model: Instance, flt,
-             experts: Experts, planner: Planner, num_episodes, delusional: bool, measure_tv: bool):
+def _carried_belief(model, log_task):
+    """The belief a planner's ``begin_episode`` sees: ``w_t`` with the initial state laws."""
+    if isinstance(model, MultiAgentInstance):
+        return filt.FactoredBelief(log_task, model.init)
+    return filt.Belief(log_task, model.init)
+
+
+def _episode(carry, episode, streams, *, env: Instance | MultiAgentInstance, tables: _Tables | ma.FactoredTables,
+             model: Instance | MultiAgentInstance, flt, experts: Experts, planner: Planner, num_episodes,
+             delusional: bool, measure_tv: bool):
     """One episode of one seed. ``carry = (task, log_task, planner_state)``; ``streams = (env_key, plan_key)``,
-    the seed's environment and planner streams; ``flt`` the filter (dense or known-state)."""
+    the seed's environment and planner streams; ``flt`` the filter (dense, known-state or factored).
+
+    Random numbers per episode: ``u_env = uniform(fold_in(env_key, t), 2H + 2)`` (position 0 the
+    initial state, 1 the first observation, ``2 + 2h`` and ``3 + 2h`` step ``h``'s state and
+    observation); with instructions one more position, ``2H + 2``, draws the instruction; with
+    ``N`` Actors, Actor ``i`` uses positions ``i (2H + 2) + j`` laid out as above (Actor 0's
+    numbers are the single-Actor ones). ``u_subgoal`` comes from the planner stream.
+    """
     task, log_task, pstate = carry
     horizon = env.horizon
+    multi = isinstance(env, MultiAgentInstance)  # static: the plain path below is unchanged
+    instructed = env.instructions is not None
     env_key = rng.fold_in(streams[0], episode)
     begin_key, draw_key = rng.split(rng.fold_in(streams[1], episode), 2)
-    u_env = rng.uniform(env_key, 2 * horizon + 2)
+    if multi:  # [2H + 2, N]: u_env[j] holds every Actor's number j
+        u_env = rng.uniform(env_key, env.num_actors * (2 * horizon + 2)).reshape(env.num_actors, -1).T
+        reset, advance = ma.env_reset, ma.env_step
+        actor_subgoals = functools.partial(ma.unravel_joint, base=env.actor_subgoals, num_actors=env.num_actors)
+        joint_state = functools.partial(ma.ravel_joint, base=env.actor_states)
+        joint_obs = functools.partial(ma.ravel_joint, base=env.actor_observations)
+    else:
+        u_env = rng.uniform(env_key, 2 * horizon + 2 + int(instructed))
+        reset, advance = env_reset, env_step
+        actor_subgoals = joint_state = joint_obs = lambda x: x  # noqa: E731
     u_subgoal = rng.uniform(draw_key, horizon)
+    if instructed:  # the episode's instruction selects r_{z, omega}: the planner sees that instance and its experts
+        instruction = draw(tables.cum_instructions, u_env[2 * horizon + 2])
+        ep_model, ep_experts = instruction_view(model, instruction), experts.for_instruction(instruction)
+        def optimal_value():
+            return tables.value[task, instruction]
 
-    state, obs = env_reset(tables, task, u_env[0], u_env[1])
+        def regret_terms(h, state, subgoal):
+            return tables.gap_reward[h, task, instruction, state, subgoal]
+    else:
+        instruction = jnp.int32(-1)
+        ep_model, ep_experts = model, experts
+        def optimal_value():
+            return tables.value[task]
+
+        def regret_terms(h, state, subgoal):
+            return tables.gap_reward[h, task, joint_state(state), subgoal]
+
+    state, obs = reset(tables, task, u_env[0], u_env[1])
     first = flt.begin_episode(log_task, obs)
 
     def context(belief, step, observation, prev_subgoal, true_state):
         return Context(belief=belief, step=step, episode=episode, num_episodes=num_episodes,
-                       observation=observation, prev_subgoal=prev_subgoal, model=model, experts=experts,
-                       true_task=task, true_state=true_state)
+                       observation=joint_obs(observation), prev_subgoal=prev_subgoal, model=ep_model,
+                       experts=ep_experts, true_task=task, true_state=joint_state(true_state),
+                       instruction=instruction)
 
     # begin_episode sees w_t, the task marginal carried over from the previous episode (before o_1)
-    carried = filt.Belief(log_task, model.init)
+    carried = _carried_belief(model, log_task)
     pstate = planner.begin_episode(begin_key, pstate, context(carried, jnp.int32(0), obs, jnp.int32(-1), state))
 
     def step(c, h):
         belief, pstate, state, obs, prev_subgoal, gap, ret, missed, tv = c
         probs, pstate = planner.act(pstate, context(belief, h, obs, prev_subgoal, state))
         if measure_tv:  # the planner's distance to exact BAIL along its own history
-            bail = belief.mixture(experts.policy[h])
+            bail = belief.mixture(ep_experts.policy[h])
             tv = tv + 0.5 * jnp.sum(jnp.abs(probs / jnp.sum(probs) - bail))
         subgoal = draw_from_probs(probs, u_subgoal[h])
-        gap_reward = tables.gap_reward[h, task, state, subgoal]  # [2]: V* - Q* and r, one gather
+        gap_reward = regret_terms(h, state, subgoal)  # [2]: V* - Q* and r, one gather
         gap, ret = gap + gap_reward[0], ret + gap_reward[1]
-        next_state, next_obs = env_step(tables, task, state, subgoal, u_env[2 + 2 * h], u_env[3 + 2 * h])
+        digits = actor_subgoals(subgoal)
+        next_state, next_obs = advance(tables, task, state, digits, u_env[2 + 2 * h], u_env[3 + 2 * h])
         if delusional:
-            evidence = filt.delusional_evidence(belief, experts.policy[h], subgoal)
+            evidence = filt.delusional_evidence(belief, ep_experts.policy[h], subgoal)
             belief, missed = evidence.belief, missed + evidence.misspecified
-        upd = flt.update(belief, subgoal, next_obs)
+        upd = flt.update(belief, digits, next_obs)
         return (upd.belief, pstate, next_state, next_obs, subgoal, gap, ret, missed + upd.misspecified, tv), None
 
     zero = jnp.zeros((), jnp.float32)
     init = (first.belief, pstate, state, obs, jnp.int32(-1), zero, zero, first.misspecified.astype(jnp.int32), zero)
     (belief, pstate, state, obs, subgoal, gap, ret, missed, tv), _ = jax.lax.scan(step, init, jnp.arange(horizon))
     pstate = planner.end_episode(pstate, context(belief, jnp.int32(horizon), obs, subgoal, state))
-    ret_regret = tables.value[task] - ret
+    ret_regret = optimal_value() - ret
     # the next episode starts from this episode's task marginal
     out = (gap, ret_regret, missed, jnp.exp(belief.log_task[task]), tv / horizon)
     return (task, belief.log_task, pstate), out
@@ -156,19 +202,27 @@ def env_step(tables: _Tables, task, state, subgoal, u_state, u_obs):
 
 
 def env_tables(env: Instance) -> _Tables:
-    """Cumulative tables and the environment's optimal values, prepared once per run."""
+    """Cumulative tables and the environment's optimal values, prepared once per run
+    (with instructions, the values and regret table per ``(z, omega)``)."""
     env_experts = compute_experts(env)
     gap = env_experts.v[:-1, ..., None] - env_experts.q
     gap_reward = jnp.stack([gap, jnp.broadcast_to(env.reward, gap.shape)], axis=-1)
+    cum_instructions = None if env.instructions is None else cumulative(env.instructions)
     return _Tables(cum_init=cumulative(env.init), cum_transition=cumulative(env.transition),
                    cum_emission=cumulative(env.emission), reward=env.reward, v=env_experts.v, q=env_experts.q,
-                   value=env_experts.value, gap_reward=gap_reward)
+                   value=env_experts.value, gap_reward=gap_reward, cum_instructions=cum_instructions)
+
+
+def _filter(model, known_state: bool):
+    if isinstance(model, MultiAgentInstance):
+        return filt.FactoredKnownStateFilter.build(model) if known_state else filt.FactoredFilter(model)
+    return filt.KnownStateFilter.build(model) if known_state else filt.DenseFilter(model)
 
 
 def _run_chunk_impl(carry, keys, first_episode, env, model, experts, planner, num_episodes,
                     chunk_len: int, delusional: bool, measure_tv: bool = False, known_state: bool = False):
-    tables = env_tables(env)
-    flt = filt.KnownStateFilter.build(model) if known_state else filt.DenseFilter(model)
+    tables = ma.env_tables(env) if isinstance(env, MultiAgentInstance) else env_tables(env)
+    flt = _filter(model, known_state)
 
     def one_seed(carry, seed_key):
         streams = (rng.fold_in(seed_key, _ENV_STREAM), rng.fold_in(seed_key, _PLANNER_STREAM))
@@ -213,6 +267,7 @@ def node_types(tree: Any) -> Any:
         return (None if data is None else data[0], tuple(walk(c) for c in treedef.children()))
     return walk(jax.tree.structure(tree))
 
+
 # XLA:CPU hands small elementwise and reduction fusions to the YNNPACK library by default; for the
 # simulation's [seeds, Z] and [seeds, G] arrays that is 2-3x slower than XLA's own loops
 # (benchmarks/RESULTS.md). The option exists in recent jaxlibs only; where it is unknown it is left out.
@@ -248,11 +303,14 @@ def _start_impl(keys, fixed_task, env, model, experts, planner, num_episodes, pl
 
     def one_cell(fixed_task, env, model, experts, planner):
         def ctx_fn(task, log_task):
-            belief = filt.Belief(log_task, model.init)
+            belief = _carried_belief(model, log_task)
             zero = jnp.int32(0)
+            # a planner's init sees the sizes; with instructions, instruction 0's view
+            view, view_experts = ((model, experts) if model.instructions is None
+                                  else (instruction_view(model, 0), experts.for_instruction(0)))
             return Context(belief=belief, step=zero, episode=zero, num_episodes=num_episodes, observation=zero,
-                           prev_subgoal=jnp.int32(-1), model=model, experts=experts, true_task=task,
-                           true_state=zero)
+                           prev_subgoal=jnp.int32(-1), model=view, experts=view_experts, true_task=task,
+                           true_state=zero, instruction=jnp.int32(0 if model.instructions is not None else -1))
         return jax.vmap(lambda k: _seed_start(k, env.prior, model.prior, fixed_task, planner, ctx_fn))(keys)
     return jax.vmap(one_cell)(fixed_task, env, model, experts, planner)
 
@@ -290,7 +348,9 @@ def simulate(key: jax.Array, instance: Instance, planner: Planner, *, num_episod
         batch shapes, so derived floats (the posterior) can differ in the last bit,
         and a draw can flip in the rare event (about 1e-7 per draw) that ``u``
         falls within that bit.
-      instance: the environment.
+      instance: the environment: an :class:`~jaxbail.instance.Instance` (with or without per-episode
+        instructions) or a :class:`~jaxbail.instance.MultiAgentInstance` (several Actors: factorised
+        filter and simulation, experts and planners over joint subgoals).
       planner: any :class:`~jaxbail.planners.Planner`.
       task: ``None`` draws each seed's task from the prior (Bayesian regret);
         an index fixes it (frequentist regret).
@@ -311,8 +371,9 @@ def simulate(key: jax.Array, instance: Instance, planner: Planner, *, num_episod
         deterministic injective Reporter, the exact posterior and a model equal to
         the environment): the posterior is kept as ``Z`` log weights and one state
         index per task (:class:`~jaxbail.belief.KnownStateFilter`, the same numbers
-        as the general filter, about 6x faster); ``"dense"`` always uses the general
-        ``(z, s)`` filter.
+        as the general filter, about 5x faster); ``"dense"`` always uses the general
+        ``(z, s)`` filter. (For several Actors: the factorised known-state or dense
+        filter, chosen the same way.)
     """
     return simulate_many(key, [instance], [planner], num_episodes=num_episodes, num_seeds=num_seeds,
                          tasks=[task], models=None if model is None else [model], belief=belief,
@@ -355,6 +416,9 @@ def simulate_many(key: jax.Array, instances: Sequence[Instance], planners: Seque
             raise ValueError(f"task: must be in [0, {inst.num_tasks - 1}], got {task}")
     if filter not in ("auto", "dense"):
         raise ValueError(f"filter: must be 'auto' or 'dense', got {filter!r}")
+    if belief == "delusional" and isinstance(instances[0], MultiAgentInstance):
+        raise ValueError("belief: the delusional posterior is not available for several Actors (counting the "
+                         "planner's joint subgoals as expert evidence does not factorise across Actors)")
     known_state = filter == "auto" and belief == "exact" and all(
         same_values(i, m) and reporter_is_injective(m) for i, m in zip(instances, models))
     env = _stack([_strip(i) for i in instances], "instance")

@@ -26,7 +26,7 @@ TOP_KEYS = {"name", "seed", "episodes", "seeds", "mode", "task", "belief", "inst
             "description"}
 INSTANCE_KEYS = {"name", "file", "params"}
 PLANNER_KEYS = {"name", "eps"}
-ARRAY_PARAMS = {"prior"}
+ARRAY_PARAMS = {"prior", "instruction_probs"}
 TABLE_COLUMNS = ["cell_id", "instance", "params", "planner", "eps", "mode", "task", "episodes_total", "seeds",
                  "seed", "episode", "regret_mean", "regret_lo", "regret_hi", "return_regret_mean",
                  "true_task_posterior_mean", "slope", "slope_lo", "slope_hi", "per_episode_regret_last",

@@ -1,4 +1,13 @@
-"""Theory overlays (SPEC 6): distinguishability, prior constants, exact lines and the epsilon-BAIL bound."""
+"""Theory overlays (SPEC 6): distinguishability, prior constants, exact lines and the epsilon-BAIL bound.
+
+Also for the SPEC 8 extensions. **Instructions**: the dynamics (hence the posterior and ``eta``)
+do not depend on the instruction, so an exact line is the ``q``-weighted sum of each
+instruction's line, and the bound holds with ``Dmax`` the largest action gap over instructions
+(a BAIL step under instruction ``omega`` still deviates from ``pi*_{z, omega}`` with probability
+at most ``1 - w(z)``). **Several Actors**: the same quantities for the joint system, computed
+with the factorised kernel; under a product exploration policy the Bhattacharyya coefficient of
+independent Actors is the product of the per-Actor ones.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +19,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxbail import belief as filt
+from jaxbail import multi_agent as ma
 from jaxbail.experts import compute_experts
-from jaxbail.instance import Instance, reporter_is_injective, same_values
-from jaxbail.planners.bawm import Bawm, mean_model_plan
+from jaxbail.instance import Instance, MultiAgentInstance, instruction_view, reporter_is_injective, same_values
+from jaxbail.planners.bawm import Bawm, plan_for
 from jaxbail.planners.core import Bail, EpsilonGreedy, Map, Oracle, Psrl, Uniform, exploration_probs
 from jaxbail.sampling import cumulative, draw
 
@@ -87,14 +97,30 @@ def concentration(prior) -> np.ndarray:
     return (root.sum() - root) / root
 
 
+def _views(instance: Instance) -> list[tuple[int, float, Instance]]:
+    """``[(omega, q(omega), instance of omega)]`` over the instructions drawn with positive probability
+    (``[(-1, 1, instance)]`` without instructions)."""
+    if instance.instructions is None:
+        return [(-1, 1.0, instance)]
+    q = _np(instance.instructions)
+    q = q / q.sum()
+    return [(w, float(q[w]), instruction_view(instance, w)) for w in range(q.size) if q[w] > 0]
+
+
 def evaluate(instance: Instance, policy) -> tuple[np.ndarray, np.ndarray]:
     """Float64 policy evaluation of a Markov policy in every task's MDP.
 
     Args:
+      instance: a plain instance (one instruction's view: :func:`~jaxbail.instance.instruction_view`)
+        or a multi-agent one (joint states and subgoals, factorised kernel).
       policy: ``[H, S, G]`` (shared) or ``[H, Z, S, G]`` (per task) subgoal probabilities.
     Returns:
       ``(J [Z], Q [H, Z, S, G])``: expected total reward and the policy's Q-values.
     """
+    if isinstance(instance, MultiAgentInstance):
+        return ma.evaluate(instance, policy)
+    if instance.instructions is not None:
+        raise ValueError("evaluate: pass one instruction's view (jaxbail.instance.instruction_view)")
     reward, trans, policy = _np(instance.reward), _np(instance.transition), _np(policy)
     if policy.ndim == 3:
         policy = np.broadcast_to(policy[:, None], (instance.horizon,) + reward.shape)
@@ -108,9 +134,13 @@ def evaluate(instance: Instance, policy) -> tuple[np.ndarray, np.ndarray]:
 
 
 def max_action_gap(instance: Instance) -> float:
-    """``Dmax = max_{z,h,s,g} V*_{z,h}(s) - Q*_{z,h}(s,g)`` (float64, for the experts' greedy policy)."""
-    _, q = evaluate(instance, compute_experts(instance).policy)
-    return float(np.max(q.max(axis=-1, keepdims=True) - q))
+    """``Dmax = max_{z,h,s,g} V*_{z,h}(s) - Q*_{z,h}(s,g)`` (float64, for the experts' greedy policy);
+    with instructions the largest over the instructions drawn with positive probability."""
+    gaps = []
+    for _, _, view in _views(instance):
+        _, q = evaluate(view, compute_experts(view).policy)
+        gaps.append(float(np.max(q.max(axis=-1, keepdims=True) - q)))
+    return max(gaps)
 
 
 def _trajectory_count(instance: Instance) -> int:
@@ -186,19 +216,9 @@ def _bc_monte_carlo(instance: Instance, explore: np.ndarray, num_samples: int, k
     return ratios.mean(axis=1), ratios.std(axis=1, ddof=1) / math.sqrt(num_samples)
 
 
-def distinguishability(instance: Instance, explore=None, *, method: str = "auto", num_samples: int = 20_000,
-                       key: jax.Array | None = None) -> Distinguishability:
-    """``eta`` of SPEC 6 under the exploration policy (uniform by default).
-
-    ``method="auto"``: the exact recursion when the Reporter is deterministic and
-    injective, exact enumeration when there are at most ``ENUMERATION_LIMIT``
-    trajectories, else Monte Carlo with a 95% interval.
-    """
-    if instance.num_tasks < 2:
-        raise ValueError("distinguishability needs at least two tasks")
-    if explore is None:
-        explore = np.full(instance.num_subgoals, 1.0 / instance.num_subgoals)
-    explore = _np(explore)
+def _bhattacharyya(instance: Instance, explore: np.ndarray, method: str, num_samples: int,
+                   key: jax.Array | None) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """``(BC [Z, Z], standard errors or None where exact, method used)`` of one single-Actor instance."""
     if method == "auto":
         if reporter_is_injective(instance):
             method = "recursion"
@@ -219,15 +239,59 @@ def distinguishability(instance: Instance, explore=None, *, method: str = "auto"
         bc, se = 0.5 * (est + est.T), 0.5 * np.sqrt(est_se**2 + est_se.T**2)
     else:
         raise ValueError(f"method: must be auto, recursion, enumeration or monte_carlo, got {method!r}")
+    return bc, se, method
+
+
+def distinguishability(instance: Instance, explore=None, *, method: str = "auto", num_samples: int = 20_000,
+                       key: jax.Array | None = None) -> Distinguishability:
+    """``eta`` of SPEC 6 under the exploration policy (uniform by default).
+
+    ``method="auto"``: the exact recursion when the Reporter is deterministic and
+    injective, exact enumeration when there are at most ``ENUMERATION_LIMIT``
+    trajectories, else Monte Carlo with a 95% interval.
+
+    With instructions: the dynamics' ``eta`` (the instruction does not change observation laws).
+    For several Actors: ``explore [G^N]`` must be a product of per-Actor policies (uniform by
+    default); then ``BC(z, z') = prod_i BC_i(z, z')`` with each Actor's ``BC_i`` computed as above
+    (``method`` ``product(...)``; with Monte Carlo Actors the interval multiplies their 95% ends).
+    """
+    if instance.num_tasks < 2:
+        raise ValueError("distinguishability needs at least two tasks")
+    if isinstance(instance, MultiAgentInstance):
+        factors = ma.product_factors(explore, instance.num_actors, instance.actor_subgoals)
+        bc, bc_lo, bc_hi, methods = 1.0, 1.0, 1.0, []
+        for i in range(instance.num_actors):
+            sub_key = None if key is None else jax.random.fold_in(key, i)
+            actor_bc, actor_se, actor_method = _bhattacharyya(ma.actor_view(instance, i), factors[i], method,
+                                                              num_samples, sub_key)
+            spread = 0.0 if actor_se is None else 1.959963984540054 * actor_se
+            bc, bc_lo, bc_hi = bc * actor_bc, bc_lo * np.clip(actor_bc - spread, 0, 1), bc_hi * np.clip(
+                actor_bc + spread, 0, 1)
+            methods.append(actor_method)
+        exact = all(m != "monte_carlo" for m in methods)
+        label = "product(" + ",".join(sorted(set(methods))) + ")"
+        return _from_bc(bc, None if exact else (bc_lo, bc_hi), label)
+    if instance.instructions is not None:
+        instance = instruction_view(instance, 0)  # eta depends on the dynamics only
+    if explore is None:
+        explore = np.full(instance.num_subgoals, 1.0 / instance.num_subgoals)
+    bc, se, method = _bhattacharyya(instance, _np(explore), method, num_samples, key)
+    if se is None:
+        return _from_bc(bc, None, method)
+    return _from_bc(bc, (bc - 1.959963984540054 * se, bc + 1.959963984540054 * se), method)
+
+
+def _from_bc(bc: np.ndarray, bounds: tuple[np.ndarray, np.ndarray] | None, method: str) -> Distinguishability:
+    """``eta`` and its interval from Bhattacharyya coefficients (``bounds``: their lower and upper 95% ends)."""
     hellinger = np.clip(1.0 - bc, 0.0, 1.0)
     np.fill_diagonal(hellinger, np.inf)
     a, b = np.unravel_index(np.argmin(hellinger), hellinger.shape)
     eta = float(hellinger[a, b])
-    if se is None:
+    if bounds is None:
         lo = hi = eta
     else:
-        lows = np.clip(1.0 - (bc + 1.959963984540054 * se), 0.0, 1.0)
-        highs = np.clip(1.0 - (bc - 1.959963984540054 * se), 0.0, 1.0)
+        lows = np.clip(1.0 - bounds[1], 0.0, 1.0)
+        highs = np.clip(1.0 - bounds[0], 0.0, 1.0)
         np.fill_diagonal(lows, np.inf)
         np.fill_diagonal(highs, np.inf)
         lo, hi = float(lows.min()), float(highs.min())
@@ -240,11 +304,15 @@ def frozen_posterior(instance: Instance, experts=None, policy=None) -> tuple[boo
     ``policy`` (``[..., G]``, e.g. BAWM's plan) when given.
 
     Checked as: identical initial laws and Reporters for all tasks, and identical
-    transitions for all tasks under every subgoal the policy uses at some step and state.
+    transitions for all tasks under every subgoal the policy uses at some step and state
+    (with instructions, at some instruction; for several Actors, per Actor under each
+    component of the joint subgoals used: :func:`jaxbail.multi_agent.frozen_posterior`).
     """
     if policy is None:
         experts = compute_experts(instance) if experts is None else experts
         policy = experts.policy
+    if isinstance(instance, MultiAgentInstance):
+        return ma.frozen_posterior(instance, policy)
     policy = _np(policy)
     used = np.flatnonzero(policy.reshape(-1, instance.num_subgoals).max(axis=0) > 0)
     init, emission, trans = _np(instance.init), _np(instance.emission), _np(instance.transition)
@@ -287,7 +355,7 @@ def _bawm_prior_plan(instance: Instance) -> jax.Array:
     from jaxbail.belief import prior_log_task
 
     weights = jnp.exp(prior_log_task(instance.prior))
-    return mean_model_plan(weights, instance.transition, instance.reward, instance.horizon)
+    return plan_for(weights, instance)
 
 
 def _average(per_task: np.ndarray, instance: Instance, task: int | None) -> float:
@@ -299,8 +367,19 @@ def exact_line(instance: Instance, planner, task: int | None = None) -> Theory:
 
     ``oracle`` and ``uniform`` anywhere; ``bail``, ``map``, ``psrl`` and ``bawm`` on a
     frozen-posterior instance with an injective Reporter, where each is a fixed
-    Markov policy (policy evaluation gives ``c``).
+    Markov policy (policy evaluation gives ``c``). With instructions, ``c`` is the
+    ``q``-weighted sum of each instruction's line (each must exist); for several Actors,
+    the joint system's, evaluated with the factorised kernel.
     """
+    if instance.instructions is not None:
+        total = 0.0
+        for w, q_w, view in _views(instance):
+            line = exact_line(view, planner, task)
+            if line.kind is None:
+                return Theory(None, None, None, f"{line.note} under instruction {w}")
+            total += q_w * line.per_episode
+        return Theory("exact_line", None, None, "exact per-episode regret by policy evaluation, averaged over "
+                      "the instruction distribution q", per_episode=total)
     experts = compute_experts(instance)
     if isinstance(planner, (Bail, Map, Psrl, Bawm)):
         # BAWM is frozen when its own prior-mean plan (not the experts) uses only uninformative subgoals
@@ -398,8 +477,11 @@ def theory_for(instance: Instance, planner, num_episodes: int, task: int | None 
         caveat = ("; drawn for eps-BAWM as a reference: its derivation (a step deviates from the true expert "
                   "with probability <= 1 - w(z)) covers BAIL, not the mean-model plan"
                   if isinstance(planner.inner, Bawm) else "")
+        system = ("; for the joint system of the Actors (eta from the product of per-Actor Bhattacharyya "
+                  "coefficients, Dmax over joint subgoals)" if isinstance(instance, MultiAgentInstance) else
+                  "; Dmax is the largest over instructions" if instance.instructions is not None else "")
         note = (f"eta={eta.eta:.6g} ({eta.method}{'' if eta.lo == eta.hi else ', lower 95% end used'}), "
-                f"Dmax={dmax:.6g}, C={c_const:.6g}, H={instance.horizon}{caveat}")
+                f"Dmax={dmax:.6g}, C={c_const:.6g}, H={instance.horizon}{system}{caveat}")
         return Theory("upper_bound", value, formula, note, constants=constants)
     line = exact_line(instance, planner, task)
     if line.kind is None:

@@ -4,6 +4,10 @@ Written from SPEC sections 2-5 with plain loops, not from the JAX code: backward
 induction experts, the exact filter over ``(z, s)`` (task marginal in log space),
 BAIL's posterior mixture, and brute-force enumeration of every trajectory of one
 or two episodes of BAIL on tiny instances (exact expected regret).
+
+SPEC 8: per-episode instructions (one model per instruction, brute force over the
+instruction drawn in each episode) and several Actors (the product model built entry by
+entry from the per-actor tables, then everything above on it).
 """
 
 from __future__ import annotations
@@ -24,12 +28,13 @@ class Model:
     init: np.ndarray  # [Z, S]
     transition: np.ndarray  # [Z, S, G, S]
     emission: np.ndarray  # [Z, S, O]
-    reward: np.ndarray  # [Z, S, G]
+    reward: np.ndarray  # [Z, S, G] ([Z, W, S, G] with instructions)
     horizon: int
+    instructions: np.ndarray | None = None  # [W]
 
     @property
     def shape(self):
-        z, s, g = self.reward.shape
+        z, s, g = self.transition.shape[:3]
         return z, s, g, self.emission.shape[2]
 
 
@@ -43,7 +48,46 @@ def model_of(instance) -> Model:
         f64(instance.emission),
         f64(instance.reward),
         int(instance.horizon),
+        None if instance.instructions is None else f64(instance.instructions),
     )
+
+
+def instruction_model(m: Model, w: int) -> Model:
+    """The model of instruction ``w``: reward ``r_{., w}``."""
+    return Model(m.prior, m.init, m.transition, m.emission, m.reward[:, w].copy(), m.horizon)
+
+
+def product_model(instance) -> Model:
+    """The single-Actor product model of a multi-agent instance, entry by entry (float64):
+    joint indices mixed radix with actor 0 the most significant digit."""
+    init, trans, emit = (np.asarray(a, np.float64) for a in (instance.init, instance.transition, instance.emission))
+    n, z_count, s_count, g_count, _ = trans.shape
+    o_count = emit.shape[3]
+    joint_s, joint_g, joint_o = s_count ** n, g_count ** n, o_count ** n
+
+    def digits(index, base):
+        return np.unravel_index(index, (base,) * n)
+
+    p_init = np.ones((z_count, joint_s))
+    p_trans = np.ones((z_count, joint_s, joint_g, joint_s))
+    p_emit = np.ones((z_count, joint_s, joint_o))
+    for z in range(z_count):
+        for s in range(joint_s):
+            sd = digits(s, s_count)
+            for i in range(n):
+                p_init[z, s] *= init[i, z, sd[i]]
+            for o in range(joint_o):
+                od = digits(o, o_count)
+                for i in range(n):
+                    p_emit[z, s, o] *= emit[i, z, sd[i], od[i]]
+            for g in range(joint_g):
+                gd = digits(g, g_count)
+                for t in range(joint_s):
+                    td = digits(t, s_count)
+                    for i in range(n):
+                        p_trans[z, s, g, t] *= trans[i, z, sd[i], gd[i], td[i]]
+    return Model(np.asarray(instance.prior, np.float64), p_init, p_trans, p_emit,
+                 np.asarray(instance.reward, np.float64), int(instance.horizon))
 
 
 # ----------------------------------------------------------------------------- experts
@@ -347,3 +391,30 @@ def sample_episode(m: Model, task: int, rng: np.random.Generator, subgoals=None)
         states.append(s)
         obs.append(_choice(rng, m.emission[task, s]))
     return np.array(obs), np.asarray(subgoals), np.array(states)
+
+
+def bail_exact_regret_instructed(m: Model, num_episodes: int = 1) -> np.ndarray:
+    """:func:`bail_exact_regret` with per-episode instructions ``omega ~ q`` (each episode's own draw):
+    BAIL mixes ``pi*_{., omega}`` with the posterior carried over from the previous episode; regret
+    is against ``J*_{z, omega}``. Returns ``[num_episodes, 2]`` (gap, return), Bayesian over ``z``."""
+    assert num_episodes in (1, 2) and m.instructions is not None
+    views = [instruction_model(m, w) for w in range(len(m.instructions))]
+    exs = [experts(v) for v in views]
+    w1 = log_prior(m.prior)
+    out = np.zeros((num_episodes, 2))
+    for z, rho in enumerate(m.prior):
+        for w, q in enumerate(m.instructions):
+            if q == 0:
+                continue
+            outcomes = bail_episode_outcomes(views[w], exs[w], z, w1)
+            gap1 = sum(p * gap for p, gap, _, _ in outcomes)
+            ret1 = sum(p * r for p, _, r, _ in outcomes)
+            out[0] += rho * q * np.array([gap1, exs[w].value[z] - ret1])
+            if num_episodes == 2:
+                for p, _, _, end in outcomes:
+                    for w2, q2 in enumerate(m.instructions):
+                        if q2 == 0:
+                            continue
+                        g2, r2 = bail_expected_episode(views[w2], exs[w2], z, end)
+                        out[1] += rho * q * p * q2 * np.array([g2, exs[w2].value[z] - r2])
+    return out

@@ -279,3 +279,85 @@ def test_console_script_prints_no_traceback_on_bad_input(tmp_path):
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
     assert "invalid JSON" in proc.stderr
+
+
+# the settings of tests/test_multi_agent.py's and tests/test_instructions.py's runs: in one pytest process the
+# CLI runs below reuse their compiled simulations
+COORDINATION = ["--instance", "coordination", "--param", "num_actors=2", "--param", "num_tasks=2", "--param",
+                "horizon=3", "--param", "prior=0.6,0.4", "--param", "reveal=0.5"]
+
+
+def test_run_accepts_coordination_by_name_and_as_a_file(capsys, tmp_path):
+    from jaxbail.instances import coordination
+
+    code, out, err = run_cli(capsys, "run", *COORDINATION, "--planner", "bail", "--episodes", "1000", "--seeds",
+                             "200", "--json", "--no-progress")
+    assert code == 0, err
+    by_name = json.loads(out)
+    assert by_name["instance"] == "coordination" and by_name["theory"]["kind"] == "exact_line"
+    assert by_name["theory"]["value"] == pytest.approx(1000 * 3 * (1 - 0.6 ** 2 - 0.4 ** 2), rel=1e-6)
+    path = tmp_path / "coord.json"
+    path.write_text(json.dumps(instance_to_dict(coordination(2, 2, 3, prior=[0.6, 0.4], reveal=0.5))))
+    code, out, err = run_cli(capsys, "run", "--instance-file", str(path), "--planner", "bail", "--episodes", "1000",
+                             "--seeds", "200", "--json", "--no-progress")
+    assert code == 0, err
+    from_file = json.loads(out)
+    assert from_file["regret_mean"] == by_name["regret_mean"] and from_file["theory"] == by_name["theory"]
+
+
+def test_run_accepts_instructions_and_prints_the_bound(capsys):
+    code, out, err = run_cli(capsys, "run", "--instance", "hard", "--param", "num_tasks=2", "--param", "horizon=3",
+                             "--param", "num_instructions=2", "--param", "instruction_probs=0.4,0.6",
+                             "--planner", "eps_bail", "--eps", "anytime:1", "--episodes", "1000", "--seeds", "200",
+                             "--seed", "1", "--no-progress")
+    assert code == 0, err
+    assert "theory (upper bound)" in out and "largest over instructions" in out
+
+
+@pytest.mark.parametrize("argv, pattern", [
+    (["--instance", "coordination", "--param", "num_actors=6", "--planner", "bail"],
+     r"num_actors: 6 Actors need joint tables .* the largest N for Z=3, S=4, G=4, H=5 is 5"),
+    (["--instance", "coordination", "--param", "reveal=0.5,1,1", "--planner", "bail"], r"reveal: expected one number"),
+    (["--instance", "coordination", "--planner", "bail", "--belief", "delusional"],
+     r"--belief delusional is not available for several Actors"),
+    (["--instance", "hard", "--param", "instruction_probs=0.5,0.6", "--planner", "bail"], r"instruction_probs: "),
+])
+def test_bad_multi_agent_or_instruction_run_gets_one_line_and_exit_2(capsys, argv, pattern):
+    code, out, err = run_cli(capsys, "run", *argv, "--episodes", "5", "--seeds", "2", "--no-progress")
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1, err
+    assert __import__("re").search(pattern, err), err
+
+
+def test_replay_of_several_actors_takes_joint_indices(capsys, tmp_path):
+    from jaxbail.instances import coordination
+
+    path = tmp_path / "coord.json"
+    path.write_text(json.dumps(instance_to_dict(coordination(2, 2, 2))))
+    # joint index = 3 * (Actor 0) + (Actor 1); Actor 1 probes (subgoal 2) and lands on task 1's signpost (state 2)
+    episodes = [{"observations": [0, 2, 0], "subgoals": [2, 1]}]
+    code, out, err = run_cli(capsys, "replay", "--instance-file", str(path),
+                             "--trajectory", str(_trajectory(tmp_path, episodes)), "--json")
+    assert code == 0, err
+    steps = json.loads(out)["steps"]
+    assert steps[0]["task_posterior"] == pytest.approx([0.5, 0.5], abs=1e-6)
+    assert steps[1]["task_posterior"] == pytest.approx([0.0, 1.0], abs=1e-6)
+    bail = np.zeros(9)
+    bail[3] = 1.0  # task 1's target: Actor 0 arm 1, Actor 1 arm 0
+    assert steps[1]["bail"] == pytest.approx(bail.tolist(), abs=1e-6)
+
+
+def test_replay_of_an_instance_with_instructions_gets_one_line_and_exit_2(capsys, tmp_path):
+    path = tmp_path / "instructed.json"
+    path.write_text(json.dumps(instance_to_dict(hard(2, 3, num_instructions=2))))
+    episodes = [{"observations": [0, 0, 0, 0], "subgoals": [0, 1, 0]}]
+    code, out, err = run_cli(capsys, "replay", "--instance-file", str(path),
+                             "--trajectory", str(_trajectory(tmp_path, episodes)), "--json")
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert "has per-episode instructions" in err
+
+
+def test_list_names_the_multi_agent_instance_and_the_instruction_parameters(capsys):
+    code, out, _ = run_cli(capsys, "list")
+    assert code == 0
+    assert "coordination" in out and "num_actors" in out and "num_instructions" in out

@@ -163,3 +163,50 @@ eps = ["0.05", "0.2", "auto", "anytime:1"]
 def test_shipped_example_sweeps_are_valid(path):
     cells = expand_cells(load_sweep(path))
     assert len(cells) >= 2
+
+
+def test_sweep_expands_coordination_and_instruction_grids(tmp_path):
+    config = write(tmp_path, """
+episodes = 20
+seeds = 4
+[[instances]]
+name = "coordination"
+params = { num_actors = [2, 3], num_tasks = 2, horizon = 2 }
+
+[[instances]]
+name = "hard"
+params = { num_tasks = 2, horizon = 2, instruction_probs = [0.3, 0.7] }
+
+[planner]
+name = ["bail", "eps_bawm"]
+eps = "anytime:1"
+""")
+    cells = expand_cells(load_sweep(config))
+    assert len(cells) == 6
+    assert {json.dumps(c["instance"]["params"], sort_keys=True) for c in cells} == {
+        '{"horizon": 2, "num_actors": 2, "num_tasks": 2}', '{"horizon": 2, "num_actors": 3, "num_tasks": 2}',
+        '{"horizon": 2, "instruction_probs": [0.3, 0.7], "num_tasks": 2}'}
+    bad = write(tmp_path, config.read_text().replace("num_actors = [2, 3]", "num_actors = [2, 9]"), "bad.toml")
+    with pytest.raises(Exception, match=r"instances\[0\]\.params\.num_actors: 9 Actors need joint tables"):
+        expand_cells(load_sweep(bad))
+
+
+def test_sweep_runs_a_coordination_cell_with_its_theory(tmp_path):
+    config = write(tmp_path, """
+seed = 0
+episodes = 1000
+seeds = 200
+[instance]
+name = "coordination"
+params = { num_actors = 2, num_tasks = 2, horizon = 3, prior = [0.6, 0.4], reveal = 0.5 }
+[planner]
+name = "bail"
+""")
+    assert main(["sweep", str(config), "--out", str(tmp_path / "o"), "--no-progress"]) == 0
+    import csv
+
+    with open(tmp_path / "o" / "results.csv") as handle:
+        last = list(csv.DictReader(handle))[-1]
+    assert last["instance"] == "coordination" and last["theory_kind"] == "exact_line"
+    assert float(last["theory_value"]) == pytest.approx(1440.0, rel=1e-6)
+    assert float(last["eta"]) > 0 and float(last["Dmax"]) == pytest.approx(1.0)

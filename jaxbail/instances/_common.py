@@ -36,3 +36,23 @@ def check_prior(prior, num_tasks: int) -> np.ndarray:
     if np.any(arr <= 0) or abs(arr.sum() - 1.0) > 1e-6:
         raise InstanceError(f"prior: entries must be > 0 and sum to 1, got {arr.tolist()}")
     return arr
+
+
+def check_instructions(num_instructions, instruction_probs) -> np.ndarray | None:
+    """The instruction distribution ``q [W]`` of a generator, or ``None`` for no instructions.
+
+    ``num_instructions=None`` and ``instruction_probs=None``: no instructions; ``num_instructions=W``:
+    uniform over ``W``; ``instruction_probs``: that distribution (entries >= 0 summing to 1; its
+    length is ``W``, and must equal ``num_instructions`` when both are given).
+    """
+    if instruction_probs is None:
+        if num_instructions is None:
+            return None
+        count = check_int("num_instructions", num_instructions, 1)
+        return np.full(count, 1.0 / count)
+    arr = np.asarray(instruction_probs, dtype=np.float64).reshape(-1)
+    if arr.size < 1 or np.any(arr < 0) or abs(arr.sum() - 1.0) > 1e-6:
+        raise InstanceError(f"instruction_probs: entries must be >= 0 and sum to 1, got {arr.tolist()}")
+    if num_instructions is not None and check_int("num_instructions", num_instructions, 1) != arr.size:
+        raise InstanceError(f"num_instructions: {num_instructions} but instruction_probs has {arr.size} entries")
+    return arr

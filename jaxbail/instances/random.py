@@ -6,14 +6,15 @@ import jax
 import jax.numpy as jnp
 
 from jaxbail.instance import Instance, InstanceError, make_instance
-from jaxbail.instances._common import check_int, check_unit
+from jaxbail.instances._common import check_instructions, check_int, check_unit
 
 REPORTERS = ("identity", "noisy", "aliased", "dirichlet")
 
 
 def random_instance(key: jax.Array | int = 0, num_tasks: int = 4, num_states: int = 4, num_subgoals: int = 3,
                     horizon: int = 4, reporter: str = "identity", num_observations: int | None = None,
-                    noise: float = 0.1, concentration: float = 1.0) -> Instance:
+                    noise: float = 0.1, concentration: float = 1.0, num_instructions: int | None = None,
+                    instruction_probs=None) -> Instance:
     """A random instance: ``init`` and ``transition`` rows ~ Dirichlet(``concentration``),
     rewards ~ U[0, 1], a uniform prior.
 
@@ -21,6 +22,10 @@ def random_instance(key: jax.Array | int = 0, num_tasks: int = 4, num_states: in
     probability ``1 - noise``, else a uniform observation); ``aliased``
     (deterministic, non-injective: ``o = s mod O``, ``O`` default ``max(1, S // 2)``);
     ``dirichlet`` (random rows, ``O`` default ``S``).
+
+    With ``num_instructions = W`` (or ``instruction_probs``), per-episode instructions (SPEC 8):
+    the reward ``[Z, W, S, G]`` is drawn ~ U[0, 1] from the same key, ``q`` uniform (or
+    ``instruction_probs``); the dynamics do not change.
 
     Args:
       key: a ``jax.random`` key or an integer seed.
@@ -41,6 +46,7 @@ def random_instance(key: jax.Array | int = 0, num_tasks: int = 4, num_states: in
     if num_observations is None:
         num_observations = max(1, s_count // 2) if reporter == "aliased" else s_count
     o_count = check_int("num_observations", num_observations, 1)
+    instructions = check_instructions(num_instructions, instruction_probs)
     if reporter in ("identity", "noisy") and o_count != s_count:
         raise InstanceError(f"num_observations: the {reporter} Reporter needs O = S = {s_count}, got {o_count}")
     if isinstance(key, int):
@@ -49,7 +55,9 @@ def random_instance(key: jax.Array | int = 0, num_tasks: int = 4, num_states: in
     alpha = jnp.full((s_count,), concentration)
     init = jax.random.dirichlet(k_init, alpha, (z_count,))
     transition = jax.random.dirichlet(k_trans, alpha, (z_count, s_count, g_count))
-    reward = jax.random.uniform(k_rew, (z_count, s_count, g_count))
+    reward_shape = (z_count, s_count, g_count) if instructions is None else (z_count, instructions.size, s_count,
+                                                                              g_count)
+    reward = jax.random.uniform(k_rew, reward_shape)
     eye = jnp.eye(s_count)
     if reporter == "identity":
         emission = eye
@@ -61,4 +69,5 @@ def random_instance(key: jax.Array | int = 0, num_tasks: int = 4, num_states: in
         emission = jax.random.dirichlet(k_emit, jnp.full((o_count,), concentration), (z_count, s_count))
     emission = jnp.broadcast_to(emission, (z_count, s_count, o_count))
     prior = jnp.full((z_count,), 1.0 / z_count)
-    return make_instance(prior, init, transition, emission, reward, horizon, name="random", validate=False)
+    return make_instance(prior, init, transition, emission, reward, horizon, name="random", validate=False,
+                         instructions=instructions)

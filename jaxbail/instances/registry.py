@@ -6,15 +6,17 @@ import inspect
 import json
 from typing import Any, Callable
 
-from jaxbail.instance import Instance, InstanceError
+from jaxbail.instance import Instance, InstanceError, MultiAgentInstance
 from jaxbail.instances.actor_slip import actor_slip
+from jaxbail.instances.coordination import coordination
 from jaxbail.instances.hard import hard
 from jaxbail.instances.random import random_instance
 
-INSTANCES: dict[str, Callable[..., Instance]] = {
+INSTANCES: dict[str, Callable[..., Instance | MultiAgentInstance]] = {
     "hard": hard,
     "random": random_instance,
     "actor_slip": actor_slip,
+    "coordination": coordination,
 }
 
 
@@ -56,8 +58,9 @@ def parse_params(name: str, items: list[str]) -> dict[str, Any]:
     return out
 
 
-def instance_by_name(name: str, **params: Any) -> Instance:
-    """Build a built-in instance: ``instance_by_name("hard", num_tasks=4)``.
+def instance_by_name(name: str, **params: Any) -> Instance | MultiAgentInstance:
+    """Build a built-in instance: ``instance_by_name("hard", num_tasks=4)``,
+    ``instance_by_name("coordination", num_actors=3)``, ``instance_by_name("hard", num_instructions=2)``.
 
     ``random`` takes ``seed`` (an integer) in place of a key.
     """

@@ -18,16 +18,25 @@ class Context(NamedTuple):
     Attributes:
       belief: the exact posterior over ``(z, s)`` under the planner's model: a
         :class:`~jaxbail.belief.Belief` or, where the runner uses the known-state filter, a
-        :class:`~jaxbail.belief.KnownStateBelief` (same read interface: ``task_posterior``,
-        ``joint``, ``mixture``, ``task_mixture``, ``state_marginal``).
+        :class:`~jaxbail.belief.KnownStateBelief`; for several Actors a
+        :class:`~jaxbail.belief.FactoredBelief` or :class:`~jaxbail.belief.FactoredKnownStateBelief`
+        (same read interface: ``task_posterior``, ``joint``, ``mixture``, ``task_mixture``,
+        ``state_marginal``, over joint states and subgoals).
       step: 0-based step ``h`` within the episode (the decision chooses ``g_{h+1}``).
       episode: 0-based episode index ``t``.
       num_episodes: the run's ``T`` (for schedules that know it).
-      observation: the latest observation ``o_{h+1}``.
-      prev_subgoal: the previous subgoal of this episode, ``-1`` at step 0.
-      model: the instance the planner believes in.
-      experts: the model's experts.
-      true_task, true_state: privileged information, read only by ``oracle``.
+      observation: the latest observation ``o_{h+1}`` (joint index for several Actors).
+      prev_subgoal: the previous subgoal of this episode, ``-1`` at step 0 (joint index).
+      model: the instance the planner believes in. With per-episode instructions, the
+        episode's view of it: reward ``r_{., omega}`` ``[Z, S, G]`` and no instruction axis
+        (:func:`~jaxbail.instance.instruction_view`); for several Actors a
+        :class:`~jaxbail.instance.MultiAgentInstance` (joint ``num_states``, ``num_subgoals``).
+      experts: the model's experts (with instructions, ``pi*_{., omega}`` of the episode's
+        instruction, ``[H, Z, S, G]``; for several Actors over joint states and subgoals).
+      true_task, true_state: privileged information, read only by ``oracle`` (``true_state``
+        is the joint index for several Actors).
+      instruction: the episode's observed instruction ``omega`` (int32), ``-1`` for an
+        instance without instructions.
     """
 
     belief: Belief
@@ -40,6 +49,7 @@ class Context(NamedTuple):
     experts: Experts
     true_task: jax.Array
     true_state: jax.Array
+    instruction: jax.Array | int = -1
 
 
 class Planner(struct.PyTreeNode):

@@ -5,7 +5,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from jaxbail import multi_agent
 from jaxbail.experts import greedy
+from jaxbail.instance import MultiAgentInstance
 from jaxbail.planners.base import Context, Planner
 
 
@@ -29,18 +31,27 @@ def mean_model_plan(task_posterior: jax.Array, transition: jax.Array, reward: ja
     return plan
 
 
+def plan_for(task_posterior: jax.Array, model) -> jax.Array:
+    """BAWM's plan ``[H, S, G]`` in ``model``'s posterior-mean model (joint ``S^N``, ``G^N`` for several
+    Actors, whose mean model is a mixture of product kernels, planned without the joint kernel)."""
+    if isinstance(model, MultiAgentInstance):
+        return multi_agent.mean_model_plan(task_posterior, model)
+    return mean_model_plan(task_posterior, model.transition, model.reward, model.horizon)
+
+
 class Bawm(Planner):
     """Bayesian world model: at the start of every episode, backward induction in the
     posterior-mean model (transition and reward averaged over ``w_t``); at each step the
-    plan acts on the current state belief ``sum_z b(z, s)``. Greedy, lowest-index ties."""
+    plan acts on the current state belief ``sum_z b(z, s)``. Greedy, lowest-index ties.
+
+    For several Actors the plan is over joint states and subgoals: ``H S^N G^N`` floats per seed."""
 
     def init(self, key, ctx: Context):
         model = ctx.model
         return jnp.zeros((model.horizon, model.num_states, model.num_subgoals), jnp.float32)
 
     def begin_episode(self, key, state, ctx: Context):
-        model = ctx.model
-        return mean_model_plan(ctx.belief.task_posterior, model.transition, model.reward, model.horizon)
+        return plan_for(ctx.belief.task_posterior, ctx.model)
 
     def act(self, state, ctx: Context):
         return ctx.belief.state_marginal() @ state[ctx.step], state
