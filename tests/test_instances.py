@@ -70,7 +70,7 @@ def test_builtin_instance_passes_validation_with_documented_sizes(name):
 
 
 def test_instance_by_name_builds_every_registered_family():
-    assert set(INSTANCES) == {"hard", "random", "actor_slip", "coordination"}
+    assert set(INSTANCES) == {"hard", "random", "actor_slip", "coordination", "safe_arm"}
     for name in INSTANCES:
         instance = instance_by_name(name)
         validate_arrays(*_arrays(instance))

@@ -11,12 +11,14 @@ from jaxbail.instances.actor_slip import actor_slip
 from jaxbail.instances.coordination import coordination
 from jaxbail.instances.hard import hard
 from jaxbail.instances.random import random_instance
+from jaxbail.instances.safe_arm import safe_arm
 
 INSTANCES: dict[str, Callable[..., Instance | MultiAgentInstance]] = {
     "hard": hard,
     "random": random_instance,
     "actor_slip": actor_slip,
     "coordination": coordination,
+    "safe_arm": safe_arm,
 }
 
 
