@@ -1,4 +1,4 @@
-"""``jaxbail reproduce``: the paper's claims 1-3 as figures, a summary table and verdicts computed from numbers."""
+"""``jaxbail reproduce``: the paper's claims 1-3 and 5 as figures, a summary table and verdicts from numbers."""
 
 from __future__ import annotations
 
@@ -13,12 +13,15 @@ import numpy as np
 
 from jaxbail import stats, theory
 from jaxbail.experiment import parse_eps, resolve_planner, summarize
+from jaxbail.experts import compute_experts
 from jaxbail.instances import hard, random_instance
 from jaxbail.planners import make_planner
 from jaxbail.pretraining import bail_along, sample_episodes
 from jaxbail.runner import simulate, simulate_many
 
-__all__ = ["SETTINGS", "reproduce", "claim1_pretraining", "claim2_bail_linear", "claim3_eps_sublinear"]
+__all__ = ["SETTINGS", "CLAIM5_SETTINGS", "reproduce", "claim1_pretraining", "claim2_bail_linear",
+           "claim3_eps_sublinear", "claim5_world_model", "claim5_multi_agent", "on_exact_line",
+           "sublinear_under_bound", "differ"]
 
 SETTINGS: dict[str, dict[str, Any]] = {
     "full": {"seed": 0, "claim1_sizes": [100, 300, 1_000, 3_000, 10_000, 30_000, 100_000, 300_000, 1_000_000],
@@ -150,6 +153,170 @@ def claim3_eps_sublinear(settings: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# ----------------------------------------------------------------------------- claim 5 (SPEC 8)
+
+CLAIM5_SETTINGS: dict[str, dict[str, Any]] = {
+    "full": {"claim5_episodes": 10_000, "claim5_seeds": 500, "claim5_actors": [2, 3]},
+    "quick": {"claim5_episodes": 1_000, "claim5_seeds": 200, "claim5_actors": [2, 3]},
+}
+"""Claim 5's own run sizes, merged into a :data:`SETTINGS` entry by :func:`reproduce`."""
+SAFE_ARM = {"num_tasks": 3, "horizon": 5, "safe": 0.6}
+COORDINATION = {"num_tasks": 2, "horizon": 3, "prior": [0.6, 0.4], "reveal": 0.5}
+CLAIM5_EPS = ("auto", "anytime:1")
+LINE_SE = 4.0
+"""An exact line holds when the measured per-episode regret is within this many standard errors of it."""
+SLOPE_TOL = 0.05
+"""Linear: ``|slope - 1| <= SLOPE_TOL``."""
+SUBLINEAR_SLOPE_MAX = 1.0
+"""Sublinear: the upper end of the slope's 95% CI is below this."""
+
+
+def on_exact_line(per_episode: float, se: float, exact: float, slope: float, *, k: float = LINE_SE,
+                  slope_tol: float = SLOPE_TOL) -> bool:
+    """Linear regret on its exact line: ``|mean - exact| <= k SE`` and ``|slope - 1| <= slope_tol``.
+
+    The tolerance also allows float32 rounding (``1e-6`` relative), for runs whose regret is the same
+    in every seed (``SE = 0``). NaN anywhere gives ``False``.
+    """
+    tol = k * se + 1e-6 * max(1.0, abs(exact))
+    return bool(abs(per_episode - exact) <= tol and abs(slope - 1.0) <= slope_tol)
+
+
+def sublinear_under_bound(slope_hi: float, regret_hi: float, bound: float | None, *,
+                          slope_max: float = SUBLINEAR_SLOPE_MAX) -> bool:
+    """Sublinear and under its bound: slope 95% CI upper end ``< slope_max`` and regret 95% CI upper end
+    ``<= bound`` (``False`` without a bound or with NaN)."""
+    if bound is None or slope_hi is None or regret_hi is None:
+        return False
+    return bool(slope_hi < slope_max and regret_hi <= bound)
+
+
+def differ(diff_mean: float, diff_se: float, *, k: float = LINE_SE) -> bool:
+    """Two planners' regrets differ: the paired per-episode difference is more than ``k`` SE from 0."""
+    return bool(abs(diff_mean) > k * diff_se)
+
+
+def _claim5_cells(env, cells: list[tuple[str, str | None]], settings: dict[str, Any], key) -> list[dict[str, Any]]:
+    """Run ``(planner name, eps spec)`` cells on ``env`` in as few vmapped batches as their structures allow
+    (``bail``/``bawm`` run as the epsilon wrapper at ``eps = 0``, which plays exactly what they play, so
+    they batch with ``eps_bail``/``eps_bawm``); all cells share the seeds' tasks and noise."""
+    from jaxbail.planners import epsilon_greedy
+
+    t_total, seeds = settings["claim5_episodes"], settings["claim5_seeds"]
+    built = []
+    for name, spec in cells:
+        planner, info = resolve_planner(name, env, t_total, None, None if spec is None else parse_eps(spec))
+        built.append((name, spec, planner, epsilon_greedy(planner, 0.0) if name in ("bail", "bawm") else planner,
+                      info))
+    groups: dict[Any, list[int]] = {}
+    for i, cell in enumerate(built):
+        groups.setdefault(jax.tree.structure(cell[3]), []).append(i)
+    results: dict[int, Any] = {}
+    for members in groups.values():
+        batch = simulate_many(key, [env] * len(members), [built[i][3] for i in members], num_episodes=t_total,
+                              num_seeds=seeds)
+        results.update(zip(members, batch))
+    runs = []
+    for i, (name, spec, planner, _, info) in enumerate(built):
+        result = results[i]
+        th = theory.theory_for(env, planner, t_total)
+        summary = summarize(result, planner=name, th=th, seed=settings["seed"])
+        summary.update({"instance": env.name, "eps": info, "label": name if spec is None else f"{name} {spec}"})
+        per_episode = stats.mean_ci(result.gap_regret[:, -1] / t_total)
+        measured = {"regret": summary["regret_mean"], "regret_ci95": summary["regret_ci95"],
+                    "per_episode_regret": per_episode.mean, "per_episode_regret_se": per_episode.se,
+                    "slope": summary["slope"], "slope_ci95": summary["slope_ci95"]}
+        if th.kind == "exact_line":
+            line = {"kind": "exact_line", "per_episode_regret": th.per_episode, "value": th.value}
+            ok = on_exact_line(per_episode.mean, per_episode.se, th.per_episode, summary["slope"])
+        elif th.kind == "upper_bound":
+            line = {"kind": "upper_bound", "value": th.value, "formula": th.formula, "note": th.note}
+            ok = sublinear_under_bound(summary["slope_ci95"][1], summary["regret_ci95"][1], th.value)
+        else:  # no theory: linear is all that is checked, and the note says why there is no line
+            line = {"kind": None, "note": th.note}
+            ok = bool(abs(summary["slope"] - 1.0) <= SLOPE_TOL)
+        runs.append({"summary": summary, "measured": measured, "theory": line, "check": ok,
+                     "gap_per_episode": result.gap_regret[:, -1] / t_total})
+    return runs
+
+
+def _claim5_record(part: str, title: str, instances: dict, groups: dict[str, list[dict]], criterion: str,
+                   extra_checks: dict[str, bool], extra: dict[str, Any]) -> dict[str, Any]:
+    checks = {f"{where}: {run['summary']['label']}": run["check"] for where, runs in groups.items() for run in runs}
+    checks.update(extra_checks)
+    def table(field):
+        return {where: {run["summary"]["label"]: run[field] for run in runs} for where, runs in groups.items()}
+
+    return {
+        "claim": 5, "part": part, "title": title, "instances": instances,
+        "runs": {where: [run["summary"] for run in runs] for where, runs in groups.items()},
+        "measured": table("measured"), "theory": table("theory"),
+        **extra, "criterion": criterion, "checks": checks,
+        "verdict": "supported" if all(checks.values()) else "not supported",
+    }
+
+
+def claim5_world_model(settings: dict[str, Any]) -> dict[str, Any]:
+    """The LLM as a world model (BAWM): linear on `hard` and on `safe_arm` (where its mean-model plan is
+    not BAIL's mixture of experts), sublinear with epsilon-greedy exploration."""
+    from jaxbail.instances import safe_arm
+    from jaxbail.planners.bawm import plan_for
+
+    key = jax.random.fold_in(jax.random.PRNGKey(settings["seed"]), 5)
+    eps_cells = [("eps_bawm", spec) for spec in CLAIM5_EPS]
+    hard_env, safe_env = hard(**HARD), safe_arm(**SAFE_ARM)
+    hard_runs = _claim5_cells(hard_env, [("bawm", None)] + eps_cells, settings, key)
+    safe_runs = _claim5_cells(safe_env, [("bawm", None)] + eps_cells + [("bail", None)], settings, key)
+    # what makes safe_arm a second instance: BAWM's prior plan is not the prior mixture of the experts
+    prior = np.asarray(safe_env.prior, np.float64)
+    plan = np.asarray(plan_for(jax.numpy.asarray(prior / prior.sum(), jax.numpy.float32), safe_env))
+    experts = np.asarray(compute_experts(safe_env).policy)
+    mixture = np.einsum("z,hzsg->hsg", prior, experts)
+    plan_gap = float(np.abs(plan - mixture).max())
+    bawm, bail = safe_runs[0], safe_runs[-1]
+    diff = stats.mean_ci(bawm.pop("gap_per_episode") - bail.pop("gap_per_episode"))
+    for run in hard_runs + safe_runs:
+        run.pop("gap_per_episode", None)
+    home = {"bawm_plan": plan[0, 0].tolist(), "bail_mixture": mixture[0, 0].tolist()}
+    return _claim5_record(
+        "a", "the LLM as a world model (BAWM): linear regret, sublinear with exploration",
+        {"hard": {"name": "hard", **HARD}, "safe_arm": {"name": "safe_arm", **SAFE_ARM}},
+        {"hard": hard_runs, "safe_arm": safe_runs},
+        f"bawm and bail: per-episode regret within {LINE_SE:g} SE of the exact line and |slope - 1| <= "
+        f"{SLOPE_TOL:g}; eps_bawm ({', '.join(CLAIM5_EPS)}): slope 95% CI upper end < {SUBLINEAR_SLOPE_MAX:g} and "
+        f"regret 95% CI upper end <= the SPEC 6 bound; on safe_arm BAWM's plan is not the experts' mixture and "
+        f"its paired per-episode regret differs from BAIL's by more than {LINE_SE:g} SE",
+        {"safe_arm: bawm plan != bail mixture": plan_gap > 0.5,
+         "safe_arm: bawm regret != bail regret": differ(diff.mean, diff.se)},
+        {"safe_arm_contrast": {"plan_max_abs_difference": plan_gap, "first_step_at_home": home,
+                               "bawm_minus_bail_per_episode": diff.mean, "bawm_minus_bail_se": diff.se},
+         "bound_note": "the SPEC 6 bound is derived for eps-BAIL; for eps-BAWM it is drawn as a reference"})
+
+
+def claim5_multi_agent(settings: dict[str, Any]) -> dict[str, Any]:
+    """Several Actors (`coordination`, N = 2 and 3): BAIL over joint subgoals is linear, on its exact
+    line; epsilon-BAIL is sublinear and under the joint system's bound."""
+    from jaxbail.instances import coordination
+
+    key = jax.random.fold_in(jax.random.PRNGKey(settings["seed"]), 6)
+    cells = [("bail", None)] + [("eps_bail", spec) for spec in CLAIM5_EPS]
+    groups, instances = {}, {}
+    for n in settings["claim5_actors"]:
+        env = coordination(num_actors=n, **COORDINATION)
+        runs = _claim5_cells(env, cells, settings, key)
+        for run in runs:
+            run.pop("gap_per_episode")
+            run["summary"].update({"num_actors": n, "sizes": env.sizes})
+        groups[f"N={n}"] = runs
+        instances[f"N={n}"] = {"name": "coordination", "num_actors": n, **COORDINATION, "sizes": env.sizes}
+    return _claim5_record(
+        "b", "several Actors under one Planner: BAIL linear, epsilon-BAIL sublinear",
+        instances, groups,
+        f"for each N: bail's per-episode regret within {LINE_SE:g} SE of the exact line and |slope - 1| <= "
+        f"{SLOPE_TOL:g}; eps_bail ({', '.join(CLAIM5_EPS)}): slope 95% CI upper end < {SUBLINEAR_SLOPE_MAX:g} and "
+        "regret 95% CI upper end <= the joint system's bound", {}, {})
+
+
 def _figures(out: Path, c1: dict, c2: dict, c3: dict) -> list[Path]:
     from jaxbail.plot import _pyplot, style
 
@@ -251,12 +418,126 @@ def _figures(out: Path, c1: dict, c2: dict, c3: dict) -> list[Path]:
     return written
 
 
+def _claim5_panel(ax, runs: list[dict[str, Any]], title: str) -> None:
+    """Measured cumulative regret (mean, 95% band) of each run with its exact line or bound, log-log."""
+    from jaxbail.plot import style
+
+    names = {"bail": "BAIL", "bawm": "BAWM", "eps_bail": "eps-BAIL", "eps_bawm": "eps-BAWM"}
+    for i, s in enumerate(runs):
+        curve = s["curve"]
+        t = np.asarray(curve["episodes"], float)
+        name, _, spec = s["label"].partition(" ")
+        label = names.get(name, name) + (f" {spec}" if spec else "")
+        line, = ax.plot(t, curve["regret_mean"], linewidth=1.5,
+                        label=f"measured {label}: slope {s['slope']:.2f} [{s['slope_ci95'][0]:.2f}, "
+                              f"{s['slope_ci95'][1]:.2f}]", **style(i))
+        ax.fill_between(t, np.maximum(curve["regret_lo"], 1e-3), curve["regret_hi"], color=line.get_color(),
+                        alpha=0.2, linewidth=0)
+        if curve["theory"] is not None:
+            exact = s["theory"]["kind"] == "exact_line"
+            ax.plot(t, curve["theory"], color=line.get_color(), linestyle=":" if exact else (0, (6, 2)),
+                    linewidth=2 if exact else 1, label="  theory: its exact line c T" if exact else
+                    "  theory: its upper bound (SPEC 6)")
+    t = np.asarray(runs[0]["curve"]["episodes"], float)
+    low = min(np.asarray(s["curve"]["regret_mean"])[-1] for s in runs)
+    ax.plot(t, low / 3 * np.sqrt(t / t[-1]), color="0.5", linestyle=(0, (1, 3)), label="sqrt(T) reference slope")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_ylim(bottom=0.5)
+    ax.set_xlabel("episodes T")
+    ax.set_ylabel("cumulative regret (mean, 95% CI)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=6.5)
+    ax.grid(True, which="both", alpha=0.25)
+
+
+def claim5_figures(out: str | Path, c5a: dict[str, Any], c5b: dict[str, Any]) -> list[Path]:
+    """Claim 5's two figures (PNG and PDF): BAWM (5a) and several Actors (5b)."""
+    from jaxbail.plot import _pyplot
+
+    plt = _pyplot()
+    out = Path(out)
+    written = []
+
+    def save(fig, stem):
+        for ext in ("png", "pdf"):
+            path = out / f"{stem}.{ext}"
+            fig.savefig(path, dpi=150, bbox_inches="tight")
+            written.append(path)
+        plt.close(fig)
+
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(17, 4.6), gridspec_kw={"width_ratios": [1, 1, 0.6]})
+    _claim5_panel(ax1, c5a["runs"]["hard"], "hard: BAWM linear (on its exact line), eps-BAWM sublinear")
+    _claim5_panel(ax2, c5a["runs"]["safe_arm"], "safe_arm: BAWM and BAIL on different exact lines,\n"
+                                                "eps-BAWM sublinear (bound drawn as a reference)")
+    home = c5a["safe_arm_contrast"]["first_step_at_home"]
+    z = c5a["instances"]["safe_arm"]["num_tasks"]
+    ticks = [f"arm {g}" for g in range(z)] + ["probe", "safe arm"]
+    x = np.arange(len(ticks))
+    ax3.bar(x - 0.2, home["bail_mixture"], width=0.4, color="0.7", edgecolor="black", hatch="//",
+            label="BAIL: prior mixture of the experts")
+    ax3.bar(x + 0.2, home["bawm_plan"], width=0.4, color="black", label="BAWM: plan in the prior-mean model")
+    ax3.set_xticks(x, ticks, fontsize=8)
+    ax3.set_ylim(0, 1.15)
+    ax3.set_ylabel("subgoal probability (step 1, at home)")
+    ax3.set_title(f"safe_arm (safe arm pays {c5a['instances']['safe_arm']['safe']:g} in every task):\n"
+                  "what each planner plays before any evidence", fontsize=9)
+    ax3.legend(fontsize=7, loc="upper left")
+    fig.suptitle("Claim 5a: the LLM as a world model (BAWM), measured regret against the exact lines and bounds",
+                 fontsize=10)
+    save(fig, "claim5a_world_model_bawm")
+
+    groups = list(c5b["runs"])
+    fig, axes = plt.subplots(1, len(groups), figsize=(6.2 * len(groups), 4.6), squeeze=False)
+    for ax, where in zip(axes[0], groups):
+        sizes = c5b["instances"][where]["sizes"]
+        n, g = sizes["N"], sizes["G"]
+        _claim5_panel(ax, c5b["runs"][where], f"coordination, {where} Actors ({g}^{n} = {g ** n} joint subgoals): "
+                                               "BAIL linear, eps-BAIL sublinear")
+    fig.suptitle("Claim 5b: several Actors under one Planner, measured regret against the exact line and the "
+                 "joint system's bound", fontsize=10)
+    save(fig, "claim5b_several_actors")
+    return written
+
+
+def _fmt_run(label: str, m: dict[str, Any], th: dict[str, Any]) -> tuple[str, str]:
+    """(measured, theory) cells of one claim-5 run."""
+    slope = f"slope {m['slope']:.3f} [{m['slope_ci95'][0]:.3f}, {m['slope_ci95'][1]:.3f}]"
+    if th["kind"] == "exact_line":
+        return (f"{label}: {m['per_episode_regret']:.4f} +- {m['per_episode_regret_se']:.4f} per episode, {slope}",
+                f"{label}: {th['per_episode_regret']:.4f} per episode (exact line), slope 1")
+    measured = f"{label}: regret {m['regret']:.1f} [{m['regret_ci95'][0]:.1f}, {m['regret_ci95'][1]:.1f}], {slope}"
+    if th["kind"] == "upper_bound":
+        return measured, f"{label}: bound {th['value']:.1f}, slope 0.5"
+    return measured, f"{label}: none ({th['note']})"
+
+
+def claim5_rows(claims: list[dict[str, Any]], meta: dict[str, Any]) -> list[str]:
+    """``summary.md`` rows of claim 5: one per part and instance, each with the verdict of its own checks
+    (the part's verdict in ``summary.json`` is all of them)."""
+    rows = []
+    size = f"{meta['settings'].get('claim5_episodes')} episodes x {meta['settings'].get('claim5_seeds')} seeds"
+    for c in (c for c in claims if c.get("claim") == 5):
+        for where, runs in c["measured"].items():
+            cells = [_fmt_run(label, m, c["theory"][where][label]) for label, m in runs.items()]
+            measured, predicted = "; ".join(a for a, _ in cells), "; ".join(b for _, b in cells)
+            if where == "safe_arm":
+                k = c["safe_arm_contrast"]
+                measured += (f"; bawm - bail (paired) {k['bawm_minus_bail_per_episode']:.4f} +- "
+                             f"{k['bawm_minus_bail_se']:.4f} per episode")
+                predicted += "; BAWM's prior plan (the safe arm) is not the experts' mixture"
+            ok = all(v for key, v in c["checks"].items() if key.startswith(f"{where}:"))
+            rows.append(f"| 5{c['part']}. {c['title']} — {where} ({size}) | {measured} | {predicted} | "
+                        f"{c['criterion']} | **{'supported' if ok else 'not supported'}** |")
+    return rows
+
+
 def _markdown(claims: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     lines = ["# jaxbail reproduce: the paper's claims, measured", "",
              f"Settings: `{meta['settings_name']}` ({meta['episodes']} episodes x {meta['seeds']} seeds for "
              f"claims 2-3); wall time {meta['wall_seconds']:.0f} s on {meta['device']}.", "",
              "| claim | measured | theory | criterion | verdict |", "| --- | --- | --- | --- | --- |"]
-    c1, c2, c3 = claims
+    c1, c2, c3 = claims[:3]
     m = c1["measured"]
     lines.append(f"| 1. {c1['title']} | TV slope {m['tv_slope']:.3f} [{m['tv_slope_ci95'][0]:.3f}, "
                  f"{m['tv_slope_ci95'][1]:.3f}]; TV {m['tv_at_largest_N']:.4f} at N = {c1['sizes'][-1]:,} | "
@@ -274,15 +555,17 @@ def _markdown(claims: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     bounds = "; ".join(f"{spec}: bound {c3['theory'][spec]['bound']:.1f}" for spec in ("auto", "anytime:1"))
     lines.append(f"| 3. {c3['title']} | {'; '.join(parts)} | {bounds}; slope 0.5 (BAIL line "
                  f"{c3['bail_line']:.0f}) | {c3['criterion']} | **{c3['verdict']}** |")
+    lines += claim5_rows(claims, meta)
     lines += ["", "Figures: `claim1_pretraining_converges_to_bail.png`, `claim2_bail_linear_regret.png`, "
               "`claim3_eps_bail_sublinear_regret.png` (and PDF).", "",
+              "Claim 5 figures: `claim5a_world_model_bawm.png`, `claim5b_several_actors.png` (and PDF).", "",
               "The paper has no experiments: these are measurements of its claims on the instances named in "
               "`summary.json`; the bound drawn is SPEC 6's, the paper's own rates are shown only as slopes."]
     return "\n".join(lines) + "\n"
 
 
 def reproduce(out: str | Path = "results/reproduce", quick: bool = False, log=print) -> dict[str, Any]:
-    """Run claims 1-3, write figures, ``summary.md`` and ``summary.json`` into ``out``."""
+    """Run claims 1-3 and 5, write figures, ``summary.md`` and ``summary.json`` into ``out``."""
     from jaxbail.sweep import _atomic_write, _device, package_versions
 
     out = Path(out)
@@ -296,11 +579,17 @@ def reproduce(out: str | Path = "results/reproduce", quick: bool = False, log=pr
     c2 = claim2_bail_linear(settings)
     log(f"  -> {c2['verdict']}; claim 3: eps-BAIL on hard")
     c3 = claim3_eps_sublinear(settings)
-    log(f"  -> {c3['verdict']}; figures")
+    settings = {**settings, **CLAIM5_SETTINGS[name]}
+    log(f"  -> {c3['verdict']}; claim 5a: BAWM on hard and safe_arm")
+    c5a = claim5_world_model(settings)
+    log(f"  -> {c5a['verdict']}; claim 5b: BAIL with N = {settings['claim5_actors']} Actors on coordination")
+    c5b = claim5_multi_agent(settings)
+    log(f"  -> {c5b['verdict']}; figures")
     figures = _figures(out, c1, c2, c3)
+    figures += claim5_figures(out, c5a, c5b)
     meta = {"settings_name": name, "settings": settings, "episodes": settings["episodes"], "seeds": settings["seeds"],
             "wall_seconds": time.time() - start, "device": _device(), "versions": package_versions()}
-    claims = [c1, c2, c3]
+    claims = [c1, c2, c3, c5a, c5b]
     summary = {"meta": meta, "claims": claims, "figures": [p.name for p in figures]}
     _atomic_write(out / "summary.json", json.dumps(summary, indent=1))
     _atomic_write(out / "summary.md", _markdown(claims, meta))
