@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from jaxbail import reproduce as rep
 from jaxbail import theory
 from jaxbail.cli import main
@@ -41,7 +43,7 @@ def test_plot_of_a_missing_directory_is_one_line_exit_2(tmp_path, capsys):
 
 
 def _recompute_verdicts(summary):
-    c1, c2, c3 = summary["claims"]
+    c1, c2, c3 = summary["claims"][:3]
     tv = c1["tv_mean"]
     lo, hi = c1["measured"]["tv_slope_ci95"]
     v1 = all(b < a for a, b in zip(tv, tv[1:])) and lo >= -0.65 and hi <= -0.35
@@ -50,20 +52,56 @@ def _recompute_verdicts(summary):
           and abs(m["slope"] - 1) <= 0.05)
     v3 = all(c3["measured"][s]["slope_ci95"][1] < 0.65 for s in ("auto", "anytime:1")) and all(
         c3["measured"][s]["regret_ci95"][1] <= c3["theory"][s]["bound"] for s in c3["measured"])
-    return ["supported" if v else "not supported" for v in (v1, v2, v3)]
+    verdicts = [v1, v2, v3]
+    for c in summary["claims"][3:]:
+        if c["claim"] == 5:
+            verdicts.append(_recompute_claim5(c))
+    return ["supported" if v else "not supported" for v in verdicts]
 
 
-def test_reproduce_quick_end_to_end(tmp_path, capsys):
+def _recompute_claim5(c):
+    """Claim 5's verdict from its numbers: every run on its exact line or sublinear under its bound, and
+    (5a) BAWM's plan and regret on safe_arm different from BAIL's."""
+    ok = True
+    for where, runs in c["measured"].items():
+        for label, m in runs.items():
+            th = c["theory"][where][label]
+            if th["kind"] == "exact_line":
+                ok &= (abs(m["per_episode_regret"] - th["per_episode_regret"])
+                       <= 4 * m["per_episode_regret_se"] + 1e-6 * max(1, th["per_episode_regret"])
+                       and abs(m["slope"] - 1) <= 0.05)
+            else:
+                assert th["kind"] == "upper_bound", (where, label, th)
+                ok &= m["slope_ci95"][1] < 1 and m["regret_ci95"][1] <= th["value"]
+    if c["part"] == "a":
+        k = c["safe_arm_contrast"]
+        ok &= k["plan_max_abs_difference"] > 0.5 and abs(k["bawm_minus_bail_per_episode"]) > 4 * k["bawm_minus_bail_se"]
+    return ok
+
+
+def test_reproduce_quick_end_to_end(tmp_path, capsys, monkeypatch):
+    # claim 5 on smaller runs than its quick settings (the same batches and compiles, less simulation)
+    monkeypatch.setitem(rep.CLAIM5_SETTINGS, "quick", {"claim5_episodes": 200, "claim5_seeds": 64,
+                                                        "claim5_actors": [2, 3]})
     out = tmp_path / "rq"
     code = main(["reproduce", "--quick", "--out", str(out)])
     summary = json.loads((out / "summary.json").read_text())
+    assert [(c["claim"], c.get("part")) for c in summary["claims"]][-2:] == [(5, "a"), (5, "b")]
     assert [c["verdict"] for c in summary["claims"]] == _recompute_verdicts(summary)
+    assert all(c["verdict"] == "supported" for c in summary["claims"] if c["claim"] == 5)
     assert code == (0 if all(v == "supported" for v in _recompute_verdicts(summary)) else 1)
     for stem in ("claim1_pretraining_converges_to_bail", "claim2_bail_linear_regret",
-                 "claim3_eps_bail_sublinear_regret"):
+                 "claim3_eps_bail_sublinear_regret", "claim5a_world_model_bawm", "claim5b_several_actors"):
         assert (out / f"{stem}.png").stat().st_size > 1000 and (out / f"{stem}.pdf").exists()
+        assert f"{stem}.png" in summary["figures"]
     text = (out / "summary.md").read_text()
     assert text.count("| 1.") == 1 and "| 3." in text and "verdict" in text
+    rows = [line for line in text.splitlines() if line.startswith("| 5")]
+    assert [r.split(" — ")[1].split(" (")[0] for r in rows] == ["hard", "safe_arm", "N=2", "N=3"], rows
+    assert all(r.endswith("**supported** |") for r in rows)
+    c5a = summary["claims"][-2]
+    assert set(c5a["measured"]["safe_arm"]) == {"bawm", "eps_bawm auto", "eps_bawm anytime:1", "bail"}
+    assert c5a["theory"]["safe_arm"]["bawm"]["per_episode_regret"] == pytest.approx(5 * 0.4, rel=1e-6)
 
 
 def test_claim2_verdict_follows_the_numbers(monkeypatch):
