@@ -88,11 +88,13 @@ class LlmPlanner(Planner):
     def begin_episode(self, key: jax.Array, state: LlmState, ctx: Context) -> LlmState:
         """Slide the window if this episode's ``E`` tokens would not fit in the ``C``-token context.
 
-        The test is per seed (``state.position``), so under the runner's vmap both branches run (a
-        select): the first ``K`` episodes pay for a forward they discard; every later episode slides.
+        Every episode has the same ``E`` tokens, so the context is full exactly from the 0-based
+        episode ``K`` on (``state.position`` is then ``C``). The test reads ``ctx.episode``, which is
+        the same for every seed under the runner's vmap, so the ``cond`` stays a branch: the first
+        ``K`` episodes skip the forward that every later episode pays for its slide.
         """
-        del key, ctx
-        full = state.position + self.config.episode_tokens > self.config.context_tokens
+        del key
+        full = ctx.episode >= self.config.context_episodes
         return jax.lax.cond(full, self._slide, lambda s: s, state)
 
     def act(self, state: LlmState, ctx: Context) -> tuple[jax.Array, LlmState]:
