@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("results", metavar="RESULTS", help="a sweep output directory or its results.csv")
     plot.add_argument("--out", metavar="DIR", help="where to write the figures (default: RESULTS)")
 
-    repro = sub.add_parser("reproduce", help="the paper's claims 1-3: figures, summary.md and summary.json")
+    repro = sub.add_parser("reproduce", help="the paper's claims 1-5: figures, summary.md and summary.json")
     repro.add_argument("--quick", action="store_true", help="fewer seeds and episodes (under 3 minutes)")
     repro.add_argument("--out", metavar="DIR", default="results/reproduce", help="output directory")
 

@@ -1,4 +1,4 @@
-"""``jaxbail reproduce``: the paper's claims 1-3 as figures, a summary table and verdicts computed from numbers."""
+"""``jaxbail reproduce``: the paper's claims as figures, a summary table and verdicts computed from numbers."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from jaxbail.experiment import parse_eps, resolve_planner, summarize
 from jaxbail.instances import hard, random_instance
 from jaxbail.planners import make_planner
 from jaxbail.pretraining import bail_along, sample_episodes
+from jaxbail.reproduce_llm import CLAIM4_SETTINGS, claim4_figure, claim4_pretraining_error, claim4_row
 from jaxbail.runner import simulate, simulate_many
 
 __all__ = ["SETTINGS", "reproduce", "claim1_pretraining", "claim2_bail_linear", "claim3_eps_sublinear"]
@@ -150,7 +151,8 @@ def claim3_eps_sublinear(settings: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _figures(out: Path, c1: dict, c2: dict, c3: dict) -> list[Path]:
+def _figures(out: Path, c1: dict, c2: dict, c3: dict, extra=()) -> list[Path]:
+    """Claims 1-3's figures, then each ``extra(save)`` (later claims draw with the same ``save``)."""
     from jaxbail.plot import _pyplot, style
 
     plt = _pyplot()
@@ -248,6 +250,8 @@ def _figures(out: Path, c1: dict, c2: dict, c3: dict) -> list[Path]:
     ax2.grid(True, which="both", alpha=0.25)
     fig.suptitle("Claim 3: epsilon-BAIL's regret on `hard` is sublinear and under the bound", fontsize=10)
     save(fig, "claim3_eps_bail_sublinear_regret")
+    for draw in extra:
+        draw(save)
     return written
 
 
@@ -256,7 +260,7 @@ def _markdown(claims: list[dict[str, Any]], meta: dict[str, Any]) -> str:
              f"Settings: `{meta['settings_name']}` ({meta['episodes']} episodes x {meta['seeds']} seeds for "
              f"claims 2-3); wall time {meta['wall_seconds']:.0f} s on {meta['device']}.", "",
              "| claim | measured | theory | criterion | verdict |", "| --- | --- | --- | --- | --- |"]
-    c1, c2, c3 = claims
+    c1, c2, c3 = claims[:3]
     m = c1["measured"]
     lines.append(f"| 1. {c1['title']} | TV slope {m['tv_slope']:.3f} [{m['tv_slope_ci95'][0]:.3f}, "
                  f"{m['tv_slope_ci95'][1]:.3f}]; TV {m['tv_at_largest_N']:.4f} at N = {c1['sizes'][-1]:,} | "
@@ -274,15 +278,17 @@ def _markdown(claims: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     bounds = "; ".join(f"{spec}: bound {c3['theory'][spec]['bound']:.1f}" for spec in ("auto", "anytime:1"))
     lines.append(f"| 3. {c3['title']} | {'; '.join(parts)} | {bounds}; slope 0.5 (BAIL line "
                  f"{c3['bail_line']:.0f}) | {c3['criterion']} | **{c3['verdict']}** |")
-    lines += ["", "Figures: `claim1_pretraining_converges_to_bail.png`, `claim2_bail_linear_regret.png`, "
-              "`claim3_eps_bail_sublinear_regret.png` (and PDF).", "",
+    lines += [claim["row"] for claim in claims[3:]]  # later claims carry their own row
+    lines += ["", "Figures: " + ", ".join(f"`{name}`" for name in meta["figures"] if name.endswith(".png"))
+              + " (and PDF).", "",
               "The paper has no experiments: these are measurements of its claims on the instances named in "
               "`summary.json`; the bound drawn is SPEC 6's, the paper's own rates are shown only as slopes."]
     return "\n".join(lines) + "\n"
 
 
 def reproduce(out: str | Path = "results/reproduce", quick: bool = False, log=print) -> dict[str, Any]:
-    """Run claims 1-3, write figures, ``summary.md`` and ``summary.json`` into ``out``."""
+    """Run the claims (1-3 here, 4 in :mod:`jaxbail.reproduce_llm`), write figures, ``summary.md`` and
+    ``summary.json`` into ``out``."""
     from jaxbail.sweep import _atomic_write, _device, package_versions
 
     out = Path(out)
@@ -296,11 +302,17 @@ def reproduce(out: str | Path = "results/reproduce", quick: bool = False, log=pr
     c2 = claim2_bail_linear(settings)
     log(f"  -> {c2['verdict']}; claim 3: eps-BAIL on hard")
     c3 = claim3_eps_sublinear(settings)
-    log(f"  -> {c3['verdict']}; figures")
-    figures = _figures(out, c1, c2, c3)
-    meta = {"settings_name": name, "settings": settings, "episodes": settings["episodes"], "seeds": settings["seeds"],
-            "wall_seconds": time.time() - start, "device": _device(), "versions": package_versions()}
-    claims = [c1, c2, c3]
+    c4_settings = CLAIM4_SETTINGS[name]
+    log(f"  -> {c3['verdict']}; claim 4: eps_llm vs eps_bail for checkpoints of increasing N "
+        f"({c4_settings['episodes']} episodes x {c4_settings['seeds']} seeds), llm on hard")
+    c4 = claim4_pretraining_error(c4_settings, seed=settings["seed"])
+    c4["row"] = claim4_row(c4)
+    log(f"  -> {c4['verdict']}; figures")
+    figures = _figures(out, c1, c2, c3, extra=[lambda save: claim4_figure(c4, save)])
+    meta = {"settings_name": name, "settings": {**settings, "claim4": c4_settings}, "episodes": settings["episodes"],
+            "seeds": settings["seeds"], "wall_seconds": time.time() - start, "device": _device(),
+            "versions": package_versions(), "figures": [p.name for p in figures]}
+    claims = [c1, c2, c3, c4]
     summary = {"meta": meta, "claims": claims, "figures": [p.name for p in figures]}
     _atomic_write(out / "summary.json", json.dumps(summary, indent=1))
     _atomic_write(out / "summary.md", _markdown(claims, meta))

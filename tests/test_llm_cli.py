@@ -146,3 +146,39 @@ def test_practical_bound_adds_one_minus_eps_h_delta_dmax_per_episode():
 def test_theory_refuses_a_delta_outside_zero_one():
     with pytest.raises(ValueError, match=r"delta: must be a total variation in \[0, 1\], got 1.5"):
         theory.theory_for(hard(), make_planner("eps_bail"), 10, delta=1.5)
+
+
+# ----------------------------------------------------------------------------- claim 4's verdicts
+
+
+def _series(deltas, excess_per_episode, se=0.1, episodes=(1, 10, 100)):
+    t = np.asarray(episodes, float)
+    return [{"delta": {"mean": d, "ci95": [d - 0.005, d + 0.005]}, "episodes": list(episodes),
+             "excess_mean": (e * t).tolist(), "excess_se": [se] * len(t),
+             "predicted": (0.9 * t * 4 * (d + 0.005)).tolist(), "diff_se_to_smallest": se}
+            for d, e in zip(deltas, excess_per_episode)]
+
+
+def test_claim4_excess_verdict_follows_the_numbers():
+    from jaxbail.reproduce_llm import verdict_excess
+
+    good = verdict_excess(_series([0.2, 0.07, 0.02], [0.3, 0.1, 0.03]))
+    assert good["supported"] and good["all_under"] and good["shrinks"]
+    # an excess above its prediction (+4 SE) at some T >= 10
+    over = verdict_excess(_series([0.2, 0.07, 0.02], [0.3, 0.1, 0.2]))
+    assert not over["supported"] and over["under"] == [True, True, False]
+    # an excess that does not shrink with delta
+    flat = verdict_excess(_series([0.2, 0.07, 0.02], [0.05, 0.05, 0.05]))
+    assert flat["all_under"] and not flat["shrinks"] and not flat["supported"]
+    # delta intervals that overlap: the ordering is not established
+    close = verdict_excess(_series([0.2, 0.195, 0.02], [0.3, 0.1, 0.03]))
+    assert not close["delta_separated"] and not close["supported"]
+
+
+def test_claim4_llm_linear_verdict_follows_the_numbers():
+    from jaxbail.reproduce_llm import verdict_llm_linear
+
+    ok = dict(per_episode=3.31, per_episode_se=0.01, slope=0.999, line=3.3333, horizon=5, delta_hi=0.011, dmax=1.0)
+    assert verdict_llm_linear(**ok)["supported"]
+    assert not verdict_llm_linear(**{**ok, "slope": 0.9})["supported"]
+    assert not verdict_llm_linear(**{**ok, "per_episode": 3.0})["near_bail_line"]
