@@ -16,8 +16,8 @@ horizon=4)``) with that checkpoint's settings except the swept value and a short
 
 Usage::
 
-    /tmp/venv/bin/python benchmarks/llm_delta.py                    # about 45 minutes on 2 cores
-    /tmp/venv/bin/python benchmarks/llm_delta.py --steps 1000 --ns 1024,8192 --widths 32 --out /tmp/d.md
+    python benchmarks/llm_delta.py                    # about 45 minutes on 2 cores
+    python benchmarks/llm_delta.py --steps 1000 --ns 1024,8192 --widths 32 --out /tmp/d.md
 """
 
 from __future__ import annotations
@@ -63,6 +63,43 @@ def fmt(est) -> str:
     return f"{est[0]:.4f} [{est[1]:.4f}, {est[2]:.4f}]"
 
 
+def figure(data: dict, stem: Path) -> list[Path]:
+    """``stem.png``/``.pdf``: held-out and deployment delta against N (left) and width (right), 95% intervals."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 4.0), sharey=True)
+    for ax, key, label in ((axes[0], "by_n", "pretraining prompts N (width 64)"),
+                           (axes[1], "by_width", f"model width (N = {BASE['num_trajectories']:,})")):
+        x = [float(v) for v, _ in data[key]]
+        for part, color, name in (("heldout", "tab:blue", "held-out prompts"),
+                                  ("deployment", "black", f"deployment (llm, T = {data['episodes']})")):
+            y = [c[part]["delta"] for _, c in data[key]]
+            err = [[c[part]["delta"] - c[part]["lo"] for _, c in data[key]],
+                   [c[part]["hi"] - c[part]["delta"] for _, c in data[key]]]
+            ax.errorbar(x, y, yerr=err, marker="o", capsize=3, color=color, label=name)
+        ax.axhline(data["window"]["delta"], color="0.5", linestyle=":",
+                   label="window only (exact BAIL in K episodes)")
+        ax.axhline(0.05, color="tab:red", linestyle="--", linewidth=0.8, label="0.05 (shipped target)")
+        ax.set_xscale("log", base=2 if key == "by_width" else 10)
+        ax.set_yscale("log")
+        ax.set_xlabel(label)
+        ax.grid(True, which="both", alpha=0.25)
+    axes[0].set_ylabel("delta: mean TV to exact BAIL (95% CI)")
+    axes[0].legend(fontsize=7)
+    fig.suptitle("LLM planner on random Z=4 S=4 G=3 H=4: pretraining error against data and width "
+                 f"({data['steps']} steps per model)", fontsize=10)
+    written = []
+    for ext in ("png", "pdf"):
+        path = stem.with_suffix(f".{ext}")
+        fig.savefig(path, dpi=150, bbox_inches="tight")
+        written.append(path)
+    plt.close(fig)
+    return written
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=3000, help="training steps per cell")
@@ -73,7 +110,13 @@ def main() -> None:
     parser.add_argument("--no-behaviour", dest="behaviour", action="store_false",
                         help="skip the uniform-vs-dirichlet behaviour table")
     parser.add_argument("--out", type=Path, default=HERE / "llm_delta.md")
+    parser.add_argument("--figure-only", action="store_true",
+                        help="redraw OUT's figure (.png, .pdf) from OUT's .json without training")
     args = parser.parse_args()
+    if args.figure_only:
+        for path in figure(json.loads(args.out.with_suffix(".json").read_text()), args.out.with_suffix("")):
+            print(f"wrote {path}")
+        return
     instance = random_instance(0, num_tasks=4, num_states=4, num_subgoals=3, horizon=4)
     start = time.perf_counter()
     window = deployment_delta(jax.random.PRNGKey(DEPLOY_KEY), instance,
@@ -125,6 +168,9 @@ def main() -> None:
         f"restricted to the window along its own histories, deployment delta {fmt(window)}, last episode "
         f"{fmt((window['per_episode'][-1], window['per_episode_lo'][-1], window['per_episode_hi'][-1]))}.",
         "",
+        "Figure: [`llm_delta.png`](llm_delta.png) (and PDF), redrawn from `llm_delta.json` by "
+        "`python benchmarks/llm_delta.py --figure-only`.",
+        "",
         f"## Against the number of pretraining prompts N (width {BASE['width']})",
         "",
         head.format("N", args.episodes).rstrip("\n"),
@@ -162,6 +208,8 @@ def main() -> None:
                                                            "steps": args.steps, "episodes": args.episodes,
                                                            "seeds": args.seeds}, indent=1))
     print(f"wrote {args.out}")
+    figure(json.loads(args.out.with_suffix(".json").read_text()), args.out.with_suffix(""))
+    figure(json.loads(args.out.with_suffix(".json").read_text()), args.out.with_suffix(""))
 
 
 if __name__ == "__main__":

@@ -18,8 +18,8 @@ Regenerated checkpoints are statistically equivalent, not bit-identical, to the 
 
 Usage::
 
-    /tmp/venv/bin/python benchmarks/train_checkpoints.py                 # both (about 12 minutes on 2 cores)
-    /tmp/venv/bin/python benchmarks/train_checkpoints.py --only hard --out /tmp/ckpt
+    python benchmarks/train_checkpoints.py                 # all four (about 25 minutes on 2 cores)
+    python benchmarks/train_checkpoints.py --only hard --out /tmp/ckpt
 """
 
 from __future__ import annotations
@@ -43,6 +43,12 @@ SETTINGS = {
         train=dict(preset="default", num_trajectories=65536, context_episodes=5, steps=6000, width=64, layers=2,
                    heads=4, behaviour="dirichlet", seed=0),
     ),
+    # the same instance and model with less data: the pretraining-error series of claim 4 (reproduce)
+    **{f"random-n{n}": dict(
+        instance=lambda: random_instance(0, num_tasks=4, num_states=4, num_subgoals=3, horizon=4),
+        train=dict(preset="default", num_trajectories=n, context_episodes=5, steps=3000, width=64, layers=2,
+                   heads=4, behaviour="dirichlet", seed=0),
+    ) for n in (1024, 4096)},
 }
 
 

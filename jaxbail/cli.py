@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the exact posterior (default) or the delusional variant")
     run.add_argument("--expert-temperature", type=float, metavar="TAU",
                      help="Boltzmann experts for the planner (default: greedy)")
+    run.add_argument("--checkpoint", metavar="CKPT", help="llm/eps_llm: the weights file written by pretrain "
+                     "(default: the checkpoint shipped for --instance hard or random)")
     run.add_argument("--json", action="store_true", help="one JSON object on stdout")
     run.add_argument("--no-progress", action="store_true", help="never show a progress bar")
 
@@ -109,9 +112,30 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("results", metavar="RESULTS", help="a sweep output directory or its results.csv")
     plot.add_argument("--out", metavar="DIR", help="where to write the figures (default: RESULTS)")
 
-    repro = sub.add_parser("reproduce", help="the paper's claims 1-3: figures, summary.md and summary.json")
+    repro = sub.add_parser("reproduce", help="the paper's claims 1-5: figures, summary.md and summary.json")
     repro.add_argument("--quick", action="store_true", help="fewer seeds and episodes (under 3 minutes)")
     repro.add_argument("--out", metavar="DIR", default="results/reproduce", help="output directory")
+
+    pre = sub.add_parser("pretrain", help="pretrain the transformer planner (llm) on an instance; save a checkpoint")
+    _add_instance_args(pre)
+    pre.add_argument("--out", required=True, metavar="CKPT", help="weights file to write (CKPT.msgpack; the "
+                     "model config, instance and training record go to the side file CKPT.json)")
+    pre.add_argument("--quick", action="store_true", help="the 'quick' preset (under 5 minutes on a 2-core CPU)")
+    pre.add_argument("--trajectories", type=_positive_int("--trajectories"), metavar="N",
+                     help="number of pretraining prompts N (each K behaviour episodes of one task)")
+    for flag, meta, text in (("--layers", "L", "transformer layers"), ("--width", "D", "model width"),
+                             ("--heads", "NH", "attention heads (must divide --width)"),
+                             ("--context-episodes", "K", "episodes in the context window"),
+                             ("--steps", "S", "optimiser steps"), ("--batch", "B", "prompts per step"),
+                             ("--heldout", "M", "held-out prompts for delta"),
+                             ("--deploy-episodes", "T", "episodes of the deployment delta measurement (default 20)"),
+                             ("--deploy-seeds", "NS", "seeds of the deployment delta measurement (default 1024)")):
+        pre.add_argument(flag, type=_positive_int(flag), metavar=meta, help=text)
+    pre.add_argument("--lr", type=float, metavar="LR", help="peak learning rate (warmup-cosine schedule)")
+    pre.add_argument("--behaviour", metavar="B", help="behaviour policy of the data: uniform (default) or "
+                     "dirichlet[:ALPHA] (a task-independent table per prompt)")
+    pre.add_argument("--seed", type=_int("--seed"), default=0, metavar="K", help="the PRNG seed")
+    pre.add_argument("--no-progress", action="store_true", help="never show a progress bar")
 
     sub.add_parser("list", help="list built-in instances and planners")
     return parser
@@ -143,8 +167,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
             raise UsageError(f"--eps: {err}") from None
     if args.expert_temperature is not None and not args.expert_temperature > 0:
         raise UsageError(f"--expert-temperature must be > 0, got {args.expert_temperature:g}")
+    from jaxbail.planners.registry import NEEDS_CHECKPOINT
+
+    if args.checkpoint is not None and args.planner not in NEEDS_CHECKPOINT:
+        raise UsageError(f"--checkpoint applies to {' and '.join(NEEDS_CHECKPOINT)}, not to {args.planner!r}")
     instance = _load_instance(args)
     task = _check_run_args(args, instance)
+    if args.planner in NEEDS_CHECKPOINT and hasattr(instance, "num_actors"):
+        raise UsageError(f"--planner {args.planner}: the pretrained transformer reads one Actor's history; "
+                         "it is not available for several Actors")
     if args.belief == "delusional" and hasattr(instance, "num_actors"):
         raise UsageError("--belief delusional is not available for several Actors (it does not factorise)")
     model = None
@@ -156,8 +187,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         summary = run_and_summarize(instance, args.planner, num_episodes=args.episodes, num_seeds=args.seeds,
                                     task=task, eps=eps, seed=args.seed, model=model, belief=args.belief,
                                     expert_temperature=args.expert_temperature,
-                                    progress=False if args.no_progress else None)
+                                    progress=False if args.no_progress else None, checkpoint=args.checkpoint)
     except ValueError as err:
+        from jaxbail.llm.checkpoint import CheckpointError
+
+        if isinstance(err, CheckpointError):
+            raise UsageError(str(err)) from None
         raise UsageError(f"--eps: {err}") from None
     if args.json:
         print(json.dumps(summary))
@@ -194,6 +229,11 @@ def _human_summary(s: dict[str, Any]) -> str:
                  f"{_fixed(s['slope'])}  95% CI [{_fixed(lo)}, {_fixed(hi)}]")
     lines.append(f"  per-episode regret, last 10% of episodes: {_fmt(s['per_episode_regret_last'])}")
     lines.append(f"  posterior mass on the true task at the end: {_fmt(s['true_task_posterior_final'])}")
+    if s.get("delta"):
+        lo, hi = s["delta"]["ci95"]
+        lines.append(f"  checkpoint: {s['checkpoint']}")
+        lines.append(f"  delta (TV to exact BAIL on its own decisions): {_fmt(s['delta']['mean'])}  "
+                     f"95% CI [{_fmt(lo)}, {_fmt(hi)}]")
     if s["misspecification_events"]:
         lines.append(f"  misspecification events: {s['misspecification_events']}")
     th = s["theory"]
@@ -311,6 +351,38 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     return 0 if all(c["verdict"] == "supported" for c in summary["claims"]) else 1
 
 
+def _cmd_pretrain(args: argparse.Namespace) -> int:
+    if args.lr is not None and not (args.lr > 0 and math.isfinite(args.lr)):
+        raise UsageError(f"--lr must be a finite number > 0, got {args.lr:g}")
+    out = Path(args.out)
+    if out.is_dir():
+        raise UsageError(f"--out: {str(out)!r} is a directory; give a file name such as {str(out / 'model.msgpack')!r}")
+    if not out.parent.exists():
+        raise UsageError(f"--out: directory {str(out.parent)!r} does not exist")
+    instance = _load_instance(args)
+    if hasattr(instance, "num_actors"):
+        raise UsageError("pretrain: the transformer reads one Actor's history; several Actors are not supported")
+    from jaxbail.llm.train import pretrain
+
+    options = {"num_trajectories": args.trajectories, "layers": args.layers, "width": args.width,
+               "heads": args.heads, "context_episodes": args.context_episodes, "steps": args.steps,
+               "batch": args.batch, "heldout": args.heldout, "lr": args.lr, "behaviour": args.behaviour}
+    options = {k: v for k, v in options.items() if v is not None}
+    deploy = {"deploy_episodes": args.deploy_episodes or 20, "deploy_seeds": args.deploy_seeds or 1024}
+    try:
+        result = pretrain(instance, out, preset="quick" if args.quick else "default", seed=args.seed,
+                          progress=False if args.no_progress else None,
+                          log=lambda line: print(line, file=sys.stderr, flush=True), **deploy, **options)
+    except ValueError as err:
+        raise UsageError(f"pretrain: {err}") from None
+    rec = result.record
+    print(json.dumps({"checkpoint": str(out), "num_params": rec["num_params"],
+                      "train_seconds": rec["train_seconds"], "final_loss": rec["final_loss"],
+                      **{part: {k: rec[part][k] for k in ("delta", "lo", "hi")}
+                         for part in ("heldout", "deployment", "window_only")}}))
+    return 0
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     import inspect
 
@@ -332,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         command = {"run": _cmd_run, "replay": _cmd_replay, "sweep": _cmd_sweep, "plot": _cmd_plot,
                    "reproduce": _cmd_reproduce,
-                   "list": _cmd_list}[args.command]
+                   "pretrain": _cmd_pretrain, "list": _cmd_list}[args.command]
         return command(args)
     except (UsageError, InstanceError) as err:
         print(f"jaxbail: error: {err}", file=sys.stderr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, NamedTuple
 
@@ -51,21 +52,24 @@ def parse_eps(text: str) -> EpsSpec:
 
 
 def resolve_planner(name: str, instance: Instance, num_episodes: int, task: int | None = None,
-                    eps: EpsSpec | None = None):
+                    eps: EpsSpec | None = None, checkpoint=None):
     """Build planner ``name``; for ``eps_*`` planners turn ``eps`` (default ``auto``) into a schedule.
+
+    ``checkpoint`` is the weights file of ``llm``/``eps_llm`` (default: the one shipped for the instance).
 
     Returns:
       ``(planner, info)`` where ``info`` records the eps actually used (``None`` for other planners).
     Raises:
       ValueError: ``auto`` where the bound does not apply (it needs ``eta > 0`` and an injective Reporter).
     """
+    build = functools.partial(make_planner, name, instance=instance, checkpoint=checkpoint)
     if not name.startswith("eps_"):
-        return make_planner(name), None
+        return build(), None
     eps = EpsSpec("auto") if eps is None else eps
     if eps.kind == "fixed":
-        return make_planner(name, eps_scale=eps.value, eps_power=0.0), {"spec": eps.describe(), "eps": eps.value}
+        return build(eps_scale=eps.value, eps_power=0.0), {"spec": eps.describe(), "eps": eps.value}
     if eps.kind == "anytime":
-        return (make_planner(name, eps_scale=eps.value, eps_power=0.5),
+        return (build(eps_scale=eps.value, eps_power=0.5),
                 {"spec": eps.describe(), "eps": f"min(1, {eps.value:g}/sqrt(t))"})
     if not theory.reporter_is_injective(instance):
         raise ValueError("eps auto needs the bound's constants, derived for an injective Reporter; pass a number")
@@ -75,7 +79,7 @@ def resolve_planner(name: str, instance: Instance, num_episodes: int, task: int 
     if eta.lo <= 0:
         raise ValueError("eps auto needs eta > 0, but the tasks are indistinguishable under exploration; pass a number")
     value = theory.optimal_epsilon(dmax, c_const, eta.lo, num_episodes)
-    return make_planner(name, eps_scale=value, eps_power=0.0), {"spec": "auto", "eps": value}
+    return build(eps_scale=value, eps_power=0.0), {"spec": "auto", "eps": value}
 
 
 def _num(x: float) -> float | None:
@@ -125,20 +129,47 @@ def summarize(result: SimulationResult, *, planner: str, th: theory.Theory | Non
 def run_and_summarize(instance: Instance, planner_name: str, *, num_episodes: int, num_seeds: int,
                       task: int | None = None, eps: EpsSpec | None = None, seed: int = 0,
                       model: Instance | None = None, belief: str = "exact",
-                      expert_temperature: float | None = None, progress: bool | None = None) -> dict[str, Any]:
-    """Resolve, simulate and summarise one run (what ``jaxbail run --json`` prints)."""
-    planner, eps_info = resolve_planner(planner_name, instance, num_episodes, task, eps)
+                      expert_temperature: float | None = None, progress: bool | None = None,
+                      checkpoint=None) -> dict[str, Any]:
+    """Resolve, simulate and summarise one run (what ``jaxbail run --json`` prints).
+
+    ``llm``/``eps_llm`` load ``checkpoint`` (default: the one shipped for the instance) and measure
+    ``delta``, the mean TV to exact BAIL on the planner's own decisions of this run; its upper 95%
+    end enters SPEC 6's practical bound, and the summary gains ``checkpoint`` and ``delta``.
+    """
+    from jaxbail.planners.registry import NEEDS_CHECKPOINT
+
+    planner, eps_info = resolve_planner(planner_name, instance, num_episodes, task, eps, checkpoint)
+    pretrained = planner_name in NEEDS_CHECKPOINT
     result = simulate(jax.random.PRNGKey(seed), instance, planner, num_episodes=num_episodes,
                       num_seeds=num_seeds, task=task, model=model, belief=belief,
-                      expert_temperature=expert_temperature, progress=progress)
+                      expert_temperature=expert_temperature, progress=progress, measure_tv=pretrained)
+    delta = None
+    if pretrained:
+        per_seed = result.mean_tv_to_bail[np.isfinite(result.mean_tv_to_bail)]
+        est = stats.mean_ci(per_seed) if per_seed.size else None
+        delta = None if est is None else {"mean": _num(est.mean), "ci95": [_num(est.lo), _num(est.hi)],
+                                          "seeds": int(per_seed.size),
+                                          "definition": "mean over seeds of the mean TV between the planner's "
+                                                        "subgoal distribution and exact BAIL over its own "
+                                                        "decisions (exploration episodes left out)"}
     if belief != "exact":
         th = theory.Theory(None, None, None, "no theory for the delusional posterior")
+    elif pretrained and delta is None:
+        th = theory.Theory(None, None, None, "no theory: every episode explored, so delta was not measured")
     else:
+        bound_delta = None if delta is None else min(1.0, max(0.0, delta["ci95"][1] if delta["ci95"][1]
+                                                               is not None else delta["mean"]))
         th = theory.theory_for(instance, planner, num_episodes, task, model=model,
-                               expert_temperature=expert_temperature)
+                               expert_temperature=expert_temperature, delta=bound_delta)
     out = summarize(result, planner=planner_name, th=th, seed=seed)
     out.update({"instance": instance.name or None, "mode": "bayes" if task is None else "fixed", "task": task,
                 "seed": seed, "eps": eps_info, "belief": belief})
+    if pretrained:
+        from jaxbail.llm.checkpoint import default_checkpoint
+
+        out["checkpoint"] = str(default_checkpoint(instance) if checkpoint is None else checkpoint)
+        out["delta"] = delta
     return out
 
 

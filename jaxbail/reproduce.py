@@ -1,4 +1,4 @@
-"""``jaxbail reproduce``: the paper's claims 1-3 and 5 as figures, a summary table and verdicts from numbers."""
+"""``jaxbail reproduce``: the paper's claims as figures, a summary table and verdicts computed from numbers."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from jaxbail.experts import compute_experts
 from jaxbail.instances import hard, random_instance
 from jaxbail.planners import make_planner
 from jaxbail.pretraining import bail_along, sample_episodes
+from jaxbail.reproduce_llm import CLAIM4_SETTINGS, claim4_figure, claim4_pretraining_error, claim4_row
 from jaxbail.runner import simulate, simulate_many
 
 __all__ = ["SETTINGS", "CLAIM5_SETTINGS", "reproduce", "claim1_pretraining", "claim2_bail_linear",
@@ -317,7 +318,111 @@ def claim5_multi_agent(settings: dict[str, Any]) -> dict[str, Any]:
         "regret 95% CI upper end <= the joint system's bound", {}, {})
 
 
-def _figures(out: Path, c1: dict, c2: dict, c3: dict) -> list[Path]:
+def _claim5_panel(ax, runs: list[dict[str, Any]], title: str) -> None:
+    """Measured cumulative regret (mean, 95% band) of each run with its exact line or bound, log-log."""
+    from jaxbail.plot import style
+
+    names = {"bail": "BAIL", "bawm": "BAWM", "eps_bail": "eps-BAIL", "eps_bawm": "eps-BAWM"}
+    for i, s in enumerate(runs):
+        curve = s["curve"]
+        t = np.asarray(curve["episodes"], float)
+        name, _, spec = s["label"].partition(" ")
+        label = names.get(name, name) + (f" {spec}" if spec else "")
+        line, = ax.plot(t, curve["regret_mean"], linewidth=1.5,
+                        label=f"measured {label}: slope {s['slope']:.2f} [{s['slope_ci95'][0]:.2f}, "
+                              f"{s['slope_ci95'][1]:.2f}]", **style(i))
+        ax.fill_between(t, np.maximum(curve["regret_lo"], 1e-3), curve["regret_hi"], color=line.get_color(),
+                        alpha=0.2, linewidth=0)
+        if curve["theory"] is not None:
+            exact = s["theory"]["kind"] == "exact_line"
+            ax.plot(t, curve["theory"], color=line.get_color(), linestyle=":" if exact else (0, (6, 2)),
+                    linewidth=2 if exact else 1, label="  theory: its exact line c T" if exact else
+                    "  theory: its upper bound (SPEC 6)")
+    t = np.asarray(runs[0]["curve"]["episodes"], float)
+    low = min(np.asarray(s["curve"]["regret_mean"])[-1] for s in runs)
+    ax.plot(t, low / 3 * np.sqrt(t / t[-1]), color="0.5", linestyle=(0, (1, 3)), label="sqrt(T) reference slope")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_ylim(bottom=0.5)
+    ax.set_xlabel("episodes T")
+    ax.set_ylabel("cumulative regret (mean, 95% CI)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=6.5)
+    ax.grid(True, which="both", alpha=0.25)
+
+
+def claim5_figures(c5a: dict[str, Any], c5b: dict[str, Any], save) -> None:
+    """Claim 5's two figures, BAWM (5a) and several Actors (5b), each written by ``save(fig, stem)``
+    (PNG and PDF: :func:`_figures`' ``extra`` hook)."""
+    from jaxbail.plot import _pyplot
+
+    plt = _pyplot()
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(17, 4.6), gridspec_kw={"width_ratios": [1, 1, 0.6]})
+    _claim5_panel(ax1, c5a["runs"]["hard"], "hard: BAWM linear (on its exact line), eps-BAWM sublinear")
+    _claim5_panel(ax2, c5a["runs"]["safe_arm"], "safe_arm: BAWM and BAIL on different exact lines,\n"
+                                                "eps-BAWM sublinear (bound drawn as a reference)")
+    home = c5a["safe_arm_contrast"]["first_step_at_home"]
+    z = c5a["instances"]["safe_arm"]["num_tasks"]
+    ticks = [f"arm {g}" for g in range(z)] + ["probe", "safe arm"]
+    x = np.arange(len(ticks))
+    ax3.bar(x - 0.2, home["bail_mixture"], width=0.4, color="0.7", edgecolor="black", hatch="//",
+            label="BAIL: prior mixture of the experts")
+    ax3.bar(x + 0.2, home["bawm_plan"], width=0.4, color="black", label="BAWM: plan in the prior-mean model")
+    ax3.set_xticks(x, ticks, fontsize=8)
+    ax3.set_ylim(0, 1.15)
+    ax3.set_ylabel("subgoal probability (step 1, at home)")
+    ax3.set_title(f"safe_arm (safe arm pays {c5a['instances']['safe_arm']['safe']:g} in every task):\n"
+                  "what each planner plays before any evidence", fontsize=9)
+    ax3.legend(fontsize=7, loc="upper left")
+    fig.suptitle("Claim 5a: the LLM as a world model (BAWM), measured regret against the exact lines and bounds",
+                 fontsize=10)
+    save(fig, "claim5a_world_model_bawm")
+
+    groups = list(c5b["runs"])
+    fig, axes = plt.subplots(1, len(groups), figsize=(6.2 * len(groups), 4.6), squeeze=False)
+    for ax, where in zip(axes[0], groups):
+        sizes = c5b["instances"][where]["sizes"]
+        n, g = sizes["N"], sizes["G"]
+        _claim5_panel(ax, c5b["runs"][where], f"coordination, {where} Actors ({g}^{n} = {g ** n} joint subgoals): "
+                                               "BAIL linear, eps-BAIL sublinear")
+    fig.suptitle("Claim 5b: several Actors under one Planner, measured regret against the exact line and the "
+                 "joint system's bound", fontsize=10)
+    save(fig, "claim5b_several_actors")
+
+
+def _fmt_run(label: str, m: dict[str, Any], th: dict[str, Any]) -> tuple[str, str]:
+    """(measured, theory) cells of one claim-5 run."""
+    slope = f"slope {m['slope']:.3f} [{m['slope_ci95'][0]:.3f}, {m['slope_ci95'][1]:.3f}]"
+    if th["kind"] == "exact_line":
+        return (f"{label}: {m['per_episode_regret']:.4f} +- {m['per_episode_regret_se']:.4f} per episode, {slope}",
+                f"{label}: {th['per_episode_regret']:.4f} per episode (exact line), slope 1")
+    measured = f"{label}: regret {m['regret']:.1f} [{m['regret_ci95'][0]:.1f}, {m['regret_ci95'][1]:.1f}], {slope}"
+    if th["kind"] == "upper_bound":
+        return measured, f"{label}: bound {th['value']:.1f}, slope 0.5"
+    return measured, f"{label}: none ({th['note']})"
+
+
+def claim5_row(claim: dict[str, Any], settings: dict[str, Any]) -> str:
+    """``summary.md`` rows of one claim-5 part: one per instance (or ``N``), each with the verdict of its own
+    checks (the part's verdict is all of them), joined by newlines."""
+    rows = []
+    size = f"{settings['claim5_episodes']} episodes x {settings['claim5_seeds']} seeds"
+    for where, runs in claim["measured"].items():
+        cells = [_fmt_run(label, m, claim["theory"][where][label]) for label, m in runs.items()]
+        measured, predicted = "; ".join(a for a, _ in cells), "; ".join(b for _, b in cells)
+        if where == "safe_arm":
+            k = claim["safe_arm_contrast"]
+            measured += (f"; bawm - bail (paired) {k['bawm_minus_bail_per_episode']:.4f} +- "
+                         f"{k['bawm_minus_bail_se']:.4f} per episode")
+            predicted += "; BAWM's prior plan (the safe arm) is not the experts' mixture"
+        ok = all(v for key, v in claim["checks"].items() if key.startswith(f"{where}:"))
+        rows.append(f"| 5{claim['part']}. {claim['title']} — {where} ({size}) | {measured} | {predicted} | "
+                    f"{claim['criterion']} | **{'supported' if ok else 'not supported'}** |")
+    return "\n".join(rows)
+
+
+def _figures(out: Path, c1: dict, c2: dict, c3: dict, extra=()) -> list[Path]:
+    """Claims 1-3's figures, then each ``extra(save)`` (later claims draw with the same ``save``)."""
     from jaxbail.plot import _pyplot, style
 
     plt = _pyplot()
@@ -415,121 +520,9 @@ def _figures(out: Path, c1: dict, c2: dict, c3: dict) -> list[Path]:
     ax2.grid(True, which="both", alpha=0.25)
     fig.suptitle("Claim 3: epsilon-BAIL's regret on `hard` is sublinear and under the bound", fontsize=10)
     save(fig, "claim3_eps_bail_sublinear_regret")
+    for draw in extra:
+        draw(save)
     return written
-
-
-def _claim5_panel(ax, runs: list[dict[str, Any]], title: str) -> None:
-    """Measured cumulative regret (mean, 95% band) of each run with its exact line or bound, log-log."""
-    from jaxbail.plot import style
-
-    names = {"bail": "BAIL", "bawm": "BAWM", "eps_bail": "eps-BAIL", "eps_bawm": "eps-BAWM"}
-    for i, s in enumerate(runs):
-        curve = s["curve"]
-        t = np.asarray(curve["episodes"], float)
-        name, _, spec = s["label"].partition(" ")
-        label = names.get(name, name) + (f" {spec}" if spec else "")
-        line, = ax.plot(t, curve["regret_mean"], linewidth=1.5,
-                        label=f"measured {label}: slope {s['slope']:.2f} [{s['slope_ci95'][0]:.2f}, "
-                              f"{s['slope_ci95'][1]:.2f}]", **style(i))
-        ax.fill_between(t, np.maximum(curve["regret_lo"], 1e-3), curve["regret_hi"], color=line.get_color(),
-                        alpha=0.2, linewidth=0)
-        if curve["theory"] is not None:
-            exact = s["theory"]["kind"] == "exact_line"
-            ax.plot(t, curve["theory"], color=line.get_color(), linestyle=":" if exact else (0, (6, 2)),
-                    linewidth=2 if exact else 1, label="  theory: its exact line c T" if exact else
-                    "  theory: its upper bound (SPEC 6)")
-    t = np.asarray(runs[0]["curve"]["episodes"], float)
-    low = min(np.asarray(s["curve"]["regret_mean"])[-1] for s in runs)
-    ax.plot(t, low / 3 * np.sqrt(t / t[-1]), color="0.5", linestyle=(0, (1, 3)), label="sqrt(T) reference slope")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_ylim(bottom=0.5)
-    ax.set_xlabel("episodes T")
-    ax.set_ylabel("cumulative regret (mean, 95% CI)")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=6.5)
-    ax.grid(True, which="both", alpha=0.25)
-
-
-def claim5_figures(out: str | Path, c5a: dict[str, Any], c5b: dict[str, Any]) -> list[Path]:
-    """Claim 5's two figures (PNG and PDF): BAWM (5a) and several Actors (5b)."""
-    from jaxbail.plot import _pyplot
-
-    plt = _pyplot()
-    out = Path(out)
-    written = []
-
-    def save(fig, stem):
-        for ext in ("png", "pdf"):
-            path = out / f"{stem}.{ext}"
-            fig.savefig(path, dpi=150, bbox_inches="tight")
-            written.append(path)
-        plt.close(fig)
-
-    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(17, 4.6), gridspec_kw={"width_ratios": [1, 1, 0.6]})
-    _claim5_panel(ax1, c5a["runs"]["hard"], "hard: BAWM linear (on its exact line), eps-BAWM sublinear")
-    _claim5_panel(ax2, c5a["runs"]["safe_arm"], "safe_arm: BAWM and BAIL on different exact lines,\n"
-                                                "eps-BAWM sublinear (bound drawn as a reference)")
-    home = c5a["safe_arm_contrast"]["first_step_at_home"]
-    z = c5a["instances"]["safe_arm"]["num_tasks"]
-    ticks = [f"arm {g}" for g in range(z)] + ["probe", "safe arm"]
-    x = np.arange(len(ticks))
-    ax3.bar(x - 0.2, home["bail_mixture"], width=0.4, color="0.7", edgecolor="black", hatch="//",
-            label="BAIL: prior mixture of the experts")
-    ax3.bar(x + 0.2, home["bawm_plan"], width=0.4, color="black", label="BAWM: plan in the prior-mean model")
-    ax3.set_xticks(x, ticks, fontsize=8)
-    ax3.set_ylim(0, 1.15)
-    ax3.set_ylabel("subgoal probability (step 1, at home)")
-    ax3.set_title(f"safe_arm (safe arm pays {c5a['instances']['safe_arm']['safe']:g} in every task):\n"
-                  "what each planner plays before any evidence", fontsize=9)
-    ax3.legend(fontsize=7, loc="upper left")
-    fig.suptitle("Claim 5a: the LLM as a world model (BAWM), measured regret against the exact lines and bounds",
-                 fontsize=10)
-    save(fig, "claim5a_world_model_bawm")
-
-    groups = list(c5b["runs"])
-    fig, axes = plt.subplots(1, len(groups), figsize=(6.2 * len(groups), 4.6), squeeze=False)
-    for ax, where in zip(axes[0], groups):
-        sizes = c5b["instances"][where]["sizes"]
-        n, g = sizes["N"], sizes["G"]
-        _claim5_panel(ax, c5b["runs"][where], f"coordination, {where} Actors ({g}^{n} = {g ** n} joint subgoals): "
-                                               "BAIL linear, eps-BAIL sublinear")
-    fig.suptitle("Claim 5b: several Actors under one Planner, measured regret against the exact line and the "
-                 "joint system's bound", fontsize=10)
-    save(fig, "claim5b_several_actors")
-    return written
-
-
-def _fmt_run(label: str, m: dict[str, Any], th: dict[str, Any]) -> tuple[str, str]:
-    """(measured, theory) cells of one claim-5 run."""
-    slope = f"slope {m['slope']:.3f} [{m['slope_ci95'][0]:.3f}, {m['slope_ci95'][1]:.3f}]"
-    if th["kind"] == "exact_line":
-        return (f"{label}: {m['per_episode_regret']:.4f} +- {m['per_episode_regret_se']:.4f} per episode, {slope}",
-                f"{label}: {th['per_episode_regret']:.4f} per episode (exact line), slope 1")
-    measured = f"{label}: regret {m['regret']:.1f} [{m['regret_ci95'][0]:.1f}, {m['regret_ci95'][1]:.1f}], {slope}"
-    if th["kind"] == "upper_bound":
-        return measured, f"{label}: bound {th['value']:.1f}, slope 0.5"
-    return measured, f"{label}: none ({th['note']})"
-
-
-def claim5_rows(claims: list[dict[str, Any]], meta: dict[str, Any]) -> list[str]:
-    """``summary.md`` rows of claim 5: one per part and instance, each with the verdict of its own checks
-    (the part's verdict in ``summary.json`` is all of them)."""
-    rows = []
-    size = f"{meta['settings'].get('claim5_episodes')} episodes x {meta['settings'].get('claim5_seeds')} seeds"
-    for c in (c for c in claims if c.get("claim") == 5):
-        for where, runs in c["measured"].items():
-            cells = [_fmt_run(label, m, c["theory"][where][label]) for label, m in runs.items()]
-            measured, predicted = "; ".join(a for a, _ in cells), "; ".join(b for _, b in cells)
-            if where == "safe_arm":
-                k = c["safe_arm_contrast"]
-                measured += (f"; bawm - bail (paired) {k['bawm_minus_bail_per_episode']:.4f} +- "
-                             f"{k['bawm_minus_bail_se']:.4f} per episode")
-                predicted += "; BAWM's prior plan (the safe arm) is not the experts' mixture"
-            ok = all(v for key, v in c["checks"].items() if key.startswith(f"{where}:"))
-            rows.append(f"| 5{c['part']}. {c['title']} — {where} ({size}) | {measured} | {predicted} | "
-                        f"{c['criterion']} | **{'supported' if ok else 'not supported'}** |")
-    return rows
 
 
 def _markdown(claims: list[dict[str, Any]], meta: dict[str, Any]) -> str:
@@ -555,17 +548,17 @@ def _markdown(claims: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     bounds = "; ".join(f"{spec}: bound {c3['theory'][spec]['bound']:.1f}" for spec in ("auto", "anytime:1"))
     lines.append(f"| 3. {c3['title']} | {'; '.join(parts)} | {bounds}; slope 0.5 (BAIL line "
                  f"{c3['bail_line']:.0f}) | {c3['criterion']} | **{c3['verdict']}** |")
-    lines += claim5_rows(claims, meta)
-    lines += ["", "Figures: `claim1_pretraining_converges_to_bail.png`, `claim2_bail_linear_regret.png`, "
-              "`claim3_eps_bail_sublinear_regret.png` (and PDF).", "",
-              "Claim 5 figures: `claim5a_world_model_bawm.png`, `claim5b_several_actors.png` (and PDF).", "",
+    lines += [claim["row"] for claim in claims[3:]]  # later claims carry their own row
+    lines += ["", "Figures: " + ", ".join(f"`{name}`" for name in meta["figures"] if name.endswith(".png"))
+              + " (and PDF).", "",
               "The paper has no experiments: these are measurements of its claims on the instances named in "
               "`summary.json`; the bound drawn is SPEC 6's, the paper's own rates are shown only as slopes."]
     return "\n".join(lines) + "\n"
 
 
 def reproduce(out: str | Path = "results/reproduce", quick: bool = False, log=print) -> dict[str, Any]:
-    """Run claims 1-3 and 5, write figures, ``summary.md`` and ``summary.json`` into ``out``."""
+    """Run the claims (1-3 and 5 here, 4 in :mod:`jaxbail.reproduce_llm`), write figures, ``summary.md`` and
+    ``summary.json`` into ``out``."""
     from jaxbail.sweep import _atomic_write, _device, package_versions
 
     out = Path(out)
@@ -579,17 +572,26 @@ def reproduce(out: str | Path = "results/reproduce", quick: bool = False, log=pr
     c2 = claim2_bail_linear(settings)
     log(f"  -> {c2['verdict']}; claim 3: eps-BAIL on hard")
     c3 = claim3_eps_sublinear(settings)
-    settings = {**settings, **CLAIM5_SETTINGS[name]}
-    log(f"  -> {c3['verdict']}; claim 5a: BAWM on hard and safe_arm")
-    c5a = claim5_world_model(settings)
-    log(f"  -> {c5a['verdict']}; claim 5b: BAIL with N = {settings['claim5_actors']} Actors on coordination")
-    c5b = claim5_multi_agent(settings)
+    c4_settings = CLAIM4_SETTINGS[name]
+    log(f"  -> {c3['verdict']}; claim 4: eps_llm vs eps_bail for checkpoints of increasing N "
+        f"({c4_settings['episodes']} episodes x {c4_settings['seeds']} seeds), llm on hard")
+    c4 = claim4_pretraining_error(c4_settings, seed=settings["seed"])
+    c4["row"] = claim4_row(c4)
+    c5_settings = {**settings, **CLAIM5_SETTINGS[name]}
+    log(f"  -> {c4['verdict']}; claim 5a: BAWM on hard and safe_arm ({c5_settings['claim5_episodes']} episodes x "
+        f"{c5_settings['claim5_seeds']} seeds)")
+    c5a = claim5_world_model(c5_settings)
+    c5a["row"] = claim5_row(c5a, c5_settings)
+    log(f"  -> {c5a['verdict']}; claim 5b: BAIL with N = {c5_settings['claim5_actors']} Actors on coordination")
+    c5b = claim5_multi_agent(c5_settings)
+    c5b["row"] = claim5_row(c5b, c5_settings)
     log(f"  -> {c5b['verdict']}; figures")
-    figures = _figures(out, c1, c2, c3)
-    figures += claim5_figures(out, c5a, c5b)
-    meta = {"settings_name": name, "settings": settings, "episodes": settings["episodes"], "seeds": settings["seeds"],
-            "wall_seconds": time.time() - start, "device": _device(), "versions": package_versions()}
-    claims = [c1, c2, c3, c5a, c5b]
+    figures = _figures(out, c1, c2, c3, extra=[lambda save: claim4_figure(c4, save),
+                                               lambda save: claim5_figures(c5a, c5b, save)])
+    meta = {"settings_name": name, "settings": {**settings, "claim4": c4_settings, "claim5": CLAIM5_SETTINGS[name]},
+            "episodes": settings["episodes"], "seeds": settings["seeds"], "wall_seconds": time.time() - start,
+            "device": _device(), "versions": package_versions(), "figures": [p.name for p in figures]}
+    claims = [c1, c2, c3, c4, c5a, c5b]
     summary = {"meta": meta, "claims": claims, "figures": [p.name for p in figures]}
     _atomic_write(out / "summary.json", json.dumps(summary, indent=1))
     _atomic_write(out / "summary.md", _markdown(claims, meta))

@@ -36,8 +36,11 @@ class SimulationResult(NamedTuple):
       tasks: ``[N]`` each seed's true task.
       num_episodes: ``T``.
       tv_to_bail: ``[N, L]`` (with ``measure_tv``) the mean over that episode's decisions of the
-        total variation between the planner's subgoal distribution and exact BAIL; else ``None``.
-      mean_tv_to_bail: ``[N]`` (with ``measure_tv``) the same averaged over every decision of the run.
+        total variation between the planner's subgoal distribution and exact BAIL; NaN in an
+        episode the planner spent exploring (:meth:`~jaxbail.planners.base.Planner.exploring`);
+        else ``None``.
+      mean_tv_to_bail: ``[N]`` (with ``measure_tv``) the same averaged over every decision of the
+        run outside exploration episodes (NaN for a seed that explored throughout).
     """
 
     episodes: np.ndarray
@@ -185,7 +188,9 @@ def _episode(carry, episode, streams, *, env: Instance | MultiAgentInstance, tab
     pstate = planner.end_episode(pstate, context(belief, jnp.int32(horizon), obs, subgoal, state))
     ret_regret = optimal_value() - ret
     # the next episode starts from this episode's task marginal
-    out = (gap, ret_regret, missed, jnp.exp(belief.log_task[task]), tv / horizon)
+    # exploration episodes are not the planner's own decisions: left out of its TV to BAIL (NaN)
+    tv = jnp.where(planner.exploring(pstate), jnp.nan, tv / horizon) if measure_tv else tv
+    out = (gap, ret_regret, missed, jnp.exp(belief.log_task[task]), tv)
     return (task, belief.log_task, pstate), out
 
 
@@ -445,6 +450,7 @@ def simulate_many(key: jax.Array, instances: Sequence[Instance], planners: Seque
     logged = np.zeros((5, num_cells, num_seeds, len(log_points)), np.float64)
     running = np.zeros((3, num_cells, num_seeds), np.float64)
     tv_sum = np.zeros((num_cells, num_seeds), np.float64)
+    tv_count = np.zeros((num_cells, num_seeds), np.int64)
     from tqdm.auto import tqdm
 
     with tqdm(total=num_episodes, unit="ep", disable=(None if progress is None else not progress),
@@ -466,15 +472,22 @@ def simulate_many(key: jax.Array, instances: Sequence[Instance], planners: Seque
                 else:  # per-episode: posterior mass on the true task, TV to BAIL
                     logged[i][:, :, inside] = values[..., cols]
                     if i == 4:
-                        tv_sum += values.sum(axis=-1, dtype=np.float64)
+                        tv_sum += np.nansum(values, axis=-1, dtype=np.float64)
+                        tv_count += np.sum(~np.isnan(values), axis=-1)
             del outs, values
             bar.update(count)
     return [SimulationResult(episodes=log_points, gap_regret=logged[0, k], return_regret=logged[1, k],
                              misspecified=logged[2, k], true_task_posterior=logged[3, k], tasks=cell_tasks[k],
                              num_episodes=num_episodes,
                              tv_to_bail=logged[4, k] if measure_tv else None,
-                             mean_tv_to_bail=tv_sum[k] / num_episodes if measure_tv else None)
+                             mean_tv_to_bail=_ratio(tv_sum[k], tv_count[k]) if measure_tv else None)
             for k in range(num_cells)]
+
+
+def _ratio(total: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """``total / count``, NaN where ``count`` is 0 (a seed that explored in every episode)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
 _experts_jit = jax.jit(jax.vmap(compute_experts, in_axes=(0, None)), static_argnums=(1,))

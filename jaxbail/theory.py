@@ -412,33 +412,41 @@ def optimal_epsilon(dmax: float, c_const: float, eta: float, num_episodes: int) 
 
 
 def epsilon_bound_curve(horizon: int, dmax: float, c_const: float, eta: float, episodes,
-                        scale: float, power: float) -> np.ndarray:
+                        scale: float, power: float, delta: float = 0.0) -> np.ndarray:
     """The SPEC 6 upper bound on ``E Reg(t)`` of epsilon-BAIL at each ``t`` in ``episodes``.
 
     Fixed ``eps`` (``power = 0``): ``eps t H + H Dmax C / (eps eta)``. A decaying
     schedule ``eps_t = min(1, scale t^-power)``: the same argument summed episode by
     episode, ``sum_{u<=t} min(H, eps_u H + H Dmax C prod_{s<u} (1 - eta eps_s))``.
+
+    ``delta > 0`` is the practical setting (SPEC 6): a planner at mean total variation ``delta``
+    from BAIL on its own decisions adds ``(1 - eps_u) H delta Dmax`` per episode, i.e.
+    ``(1 - eps) t H delta Dmax`` for a fixed ``eps``.
     """
     episodes = np.asarray(episodes, dtype=np.int64)
     if power == 0:
         eps = min(1.0, scale)
         if eps <= 0:
             return np.full(episodes.shape, np.inf)
-        return eps * episodes * horizon + horizon * dmax * c_const / (eps * eta)
+        return (eps * episodes * horizon + horizon * dmax * c_const / (eps * eta)
+                + (1.0 - eps) * episodes * horizon * delta * dmax)
     t = np.arange(1, int(episodes.max()) + 1, dtype=np.float64)
     eps_t = np.minimum(1.0, scale * t ** (-power))
     survive = np.concatenate([[1.0], np.cumprod(1.0 - eta * eps_t)[:-1]])
-    per_episode = np.minimum(horizon, eps_t * horizon + horizon * dmax * c_const * survive)
+    per_episode = np.minimum(horizon, eps_t * horizon + horizon * dmax * c_const * survive
+                             + (1.0 - eps_t) * horizon * delta * dmax)
     return np.cumsum(per_episode)[episodes - 1]
 
 
 def epsilon_bound(horizon: int, dmax: float, c_const: float, eta: float, num_episodes: int,
-                  scale: float, power: float) -> tuple[float, str]:
+                  scale: float, power: float, delta: float = 0.0) -> tuple[float, str]:
     """The bound of :func:`epsilon_bound_curve` at ``T = num_episodes``, with its formula."""
-    value = float(epsilon_bound_curve(horizon, dmax, c_const, eta, [num_episodes], scale, power)[0])
+    value = float(epsilon_bound_curve(horizon, dmax, c_const, eta, [num_episodes], scale, power, delta)[0])
     if power == 0:
-        return value, "eps*T*H + H*Dmax*C/(eps*eta)"
-    return value, "sum_t min(H, eps_t*H + H*Dmax*C*prod_{s<t}(1 - eta*eps_s))"
+        extra = " + (1-eps)*T*H*delta*Dmax" if delta else ""
+        return value, "eps*T*H + H*Dmax*C/(eps*eta)" + extra
+    extra = " + (1-eps_t)*H*delta*Dmax" if delta else ""
+    return value, f"sum_t min(H, eps_t*H + H*Dmax*C*prod_{{s<t}}(1 - eta*eps_s){extra})"
 
 
 def theory_curve(th: Theory, episodes) -> np.ndarray | None:
@@ -453,15 +461,30 @@ def theory_curve(th: Theory, episodes) -> np.ndarray | None:
 
 def theory_for(instance: Instance, planner, num_episodes: int, task: int | None = None, *,
                model: Instance | None = None, expert_temperature: float | None = None,
-               eta: Distinguishability | None = None) -> Theory:
-    """The line or bound matching a run of ``planner`` on ``instance``, or why none applies."""
+               eta: Distinguishability | None = None, delta: float | None = None) -> Theory:
+    """The line or bound matching a run of ``planner`` on ``instance``, or why none applies.
+
+    ``delta`` is the planner's measured mean total variation to BAIL on its own decisions (the
+    pretrained ``llm``): with it, an epsilon-greedy planner around anything gets SPEC 6's
+    practical bound (the epsilon-BAIL bound plus ``(1 - eps) T H delta Dmax``), and a planner
+    without exploration gets no number (its regret is BAIL's only up to ``delta``).
+    """
     if model is not None and not same_values(model, instance):
         return Theory(None, None, None, "no theory: the planner's model differs from the environment")
     if expert_temperature is not None:
         return Theory(None, None, None, "no theory: the experts are Boltzmann, not optimal")
+    if delta is not None and not (math.isfinite(delta) and 0.0 <= delta <= 1.0):
+        raise ValueError(f"delta: must be a total variation in [0, 1], got {delta}")
+    if delta is not None and not isinstance(planner, EpsilonGreedy):
+        line = exact_line(instance, Bail(), task)
+        bail = (f"; BAIL's exact line here is c*T with c = {line.per_episode:.6g} per episode"
+                if line.kind == "exact_line" else "")
+        return Theory(None, None, None, f"no theory: {type(planner).__name__} is BAIL only up to its measured "
+                      f"delta = {delta:.4g} (the practical bound needs exploration){bail}")
     if isinstance(planner, EpsilonGreedy):
-        if not isinstance(planner.inner, (Bail, Bawm)):
-            return Theory(None, None, None, f"no bound for epsilon-greedy around {type(planner.inner).__name__}")
+        if not isinstance(planner.inner, (Bail, Bawm)) and delta is None:
+            return Theory(None, None, None, f"no bound for epsilon-greedy around {type(planner.inner).__name__} "
+                          "without its measured delta to BAIL")
         if not reporter_is_injective(instance):
             return Theory(None, None, None, "no bound: it is derived for an injective Reporter (known state)")
         if instance.num_tasks < 2:
@@ -470,16 +493,21 @@ def theory_for(instance: Instance, planner, num_episodes: int, task: int | None 
         dmax, c_const, eta = bound_constants(instance, task, planner.explore, eta)
         if eta.lo <= 0:
             return Theory(None, None, None, "no bound: eta = 0 under the exploration policy (tasks indistinguishable)")
+        practical = 0.0 if delta is None else float(delta)
         value, formula = epsilon_bound(instance.horizon, dmax, c_const, eta.lo, num_episodes,
-                                       float(planner.scale), float(planner.power))
+                                       float(planner.scale), float(planner.power), practical)
         constants = {"horizon": instance.horizon, "dmax": dmax, "c_const": c_const, "eta": eta.lo,
                      "scale": float(planner.scale), "power": float(planner.power)}
+        if delta is not None:
+            constants["delta"] = practical
         caveat = ("; drawn for eps-BAWM as a reference: its derivation (a step deviates from the true expert "
                   "with probability <= 1 - w(z)) covers BAIL, not the mean-model plan"
                   if isinstance(planner.inner, Bawm) else "")
         system = ("; for the joint system of the Actors (eta from the product of per-Actor Bhattacharyya "
                   "coefficients, Dmax over joint subgoals)" if isinstance(instance, MultiAgentInstance) else
                   "; Dmax is the largest over instructions" if instance.instructions is not None else "")
+        if delta is not None:
+            caveat += f"; practical setting (SPEC 6): delta={practical:.4g} measured along this run"
         note = (f"eta={eta.eta:.6g} ({eta.method}{'' if eta.lo == eta.hi else ', lower 95% end used'}), "
                 f"Dmax={dmax:.6g}, C={c_const:.6g}, H={instance.horizon}{system}{caveat}")
         return Theory("upper_bound", value, formula, note, constants=constants)

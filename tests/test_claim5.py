@@ -60,8 +60,8 @@ def test_a_claim5_record_is_supported_only_when_every_check_is():
     assert good["verdict"] == "supported" and good["checks"] == {"N=3: bail": True, "N=3: eps_bail anytime:1": True}
     bad = record(dict(mb, regret_ci95=[177.6, 190.0]))  # the measured interval crosses the bound
     assert bad["verdict"] == "not supported" and bad["checks"]["N=3: eps_bail anytime:1"] is False
-    meta = {"settings": {"claim5_episodes": 1000, "claim5_seeds": 200}}
-    (row,) = rep.claim5_rows([bad], meta)
+    row = rep.claim5_row(bad, {"claim5_episodes": 1000, "claim5_seeds": 200})
+    assert "\n" not in row  # one row for the one group
     assert row.startswith("| 5b. t — N=3 (1000 episodes x 200 seeds) |") and row.endswith("**not supported** |")
     assert "bail: 1.4630 +- 0.0212 per episode" in row and "bound 186.6" in row
     extra = rep._claim5_record("a", "t", {}, {"safe_arm": []}, "c", {"safe_arm: bawm regret != bail regret": False},

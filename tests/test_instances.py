@@ -10,6 +10,7 @@ from jaxbail import belief as bf
 from jaxbail.experts import compute_experts
 from jaxbail.instance import (
     InstanceError,
+    MultiAgentInstance,
     instance_from_dict,
     instance_to_dict,
     load_instance,
@@ -18,6 +19,7 @@ from jaxbail.instance import (
     validate_arrays,
 )
 from jaxbail.instances import INSTANCES, actor_slip, hard, instance_by_name, parse_params, random_instance
+from jaxbail.multi_agent import flatten
 
 # (instance, expected sizes Z, S, G, O, H)
 BUILTINS = {
@@ -26,6 +28,7 @@ BUILTINS = {
         lambda: hard(num_tasks=4, horizon=3, prior=[0.4, 0.3, 0.2, 0.1], reveal=0.5),
         {"Z": 4, "S": 5, "G": 5, "O": 5, "H": 3},
     ),
+    "safe_arm-default": (lambda: instance_by_name("safe_arm"), {"Z": 3, "S": 4, "G": 5, "O": 4, "H": 5}),
     "random-identity": (lambda: random_instance(0, reporter="identity"), {"Z": 4, "S": 4, "G": 3, "O": 4, "H": 4}),
     "random-noisy": (lambda: random_instance(1, reporter="noisy", noise=0.4), {"Z": 4, "S": 4, "G": 3, "O": 4, "H": 4}),
     "random-aliased": (lambda: random_instance(2, reporter="aliased"), {"Z": 4, "S": 4, "G": 3, "O": 2, "H": 4}),
@@ -73,7 +76,8 @@ def test_instance_by_name_builds_every_registered_family():
     assert set(INSTANCES) == {"hard", "random", "actor_slip", "coordination", "safe_arm"}
     for name in INSTANCES:
         instance = instance_by_name(name)
-        validate_arrays(*_arrays(instance))
+        # several Actors validate as their flattened single-Actor product instance
+        validate_arrays(*_arrays(flatten(instance) if isinstance(instance, MultiAgentInstance) else instance))
     rnd = instance_by_name("random", seed=5, reporter="noisy")
     np.testing.assert_array_equal(
         np.asarray(rnd.transition), np.asarray(random_instance(5, reporter="noisy").transition)

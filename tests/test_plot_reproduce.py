@@ -42,8 +42,22 @@ def test_plot_of_a_missing_directory_is_one_line_exit_2(tmp_path, capsys):
     assert "no results table" in err and len(err.strip().splitlines()) == 1
 
 
+def _recompute_claim4(c4):
+    under = all(e <= p + 4 * se for entry in c4["series"]
+                for t, e, p, se in zip(entry["episodes"], entry["excess_mean"], entry["predicted"], entry["excess_se"])
+                if t >= 10)
+    by_delta = sorted(c4["series"], key=lambda e: e["delta"]["mean"], reverse=True)
+    separated = all(a["delta"]["ci95"][0] > b["delta"]["ci95"][1] for a, b in zip(by_delta, by_delta[1:]))
+    shrinks = by_delta[0]["excess_mean"][-1] - by_delta[-1]["excess_mean"][-1] > 2 * by_delta[0]["diff_se_to_smallest"]
+    h = c4["llm_on_hard"]
+    band = c4["llm_on_hard"]["instance"]["horizon"] * min(1.0, h["delta"]["ci95"][1]) * 1.0 \
+        + 4 * h["per_episode_regret_se"]  # hard's Dmax is 1
+    linear = abs(h["run"]["slope"] - 1) <= 0.05 and abs(h["per_episode_regret"] - h["bail_line_per_episode"]) <= band
+    return under and separated and shrinks and linear
+
+
 def _recompute_verdicts(summary):
-    c1, c2, c3 = summary["claims"][:3]
+    c1, c2, c3, c4 = summary["claims"][:4]
     tv = c1["tv_mean"]
     lo, hi = c1["measured"]["tv_slope_ci95"]
     v1 = all(b < a for a, b in zip(tv, tv[1:])) and lo >= -0.65 and hi <= -0.35
@@ -52,11 +66,9 @@ def _recompute_verdicts(summary):
           and abs(m["slope"] - 1) <= 0.05)
     v3 = all(c3["measured"][s]["slope_ci95"][1] < 0.65 for s in ("auto", "anytime:1")) and all(
         c3["measured"][s]["regret_ci95"][1] <= c3["theory"][s]["bound"] for s in c3["measured"])
-    verdicts = [v1, v2, v3]
-    for c in summary["claims"][3:]:
-        if c["claim"] == 5:
-            verdicts.append(_recompute_claim5(c))
-    return ["supported" if v else "not supported" for v in verdicts]
+    v4 = _recompute_claim4(c4)
+    v5 = [_recompute_claim5(c) for c in summary["claims"][4:]]
+    return ["supported" if v else "not supported" for v in (v1, v2, v3, v4, *v5)]
 
 
 def _recompute_claim5(c):
@@ -86,20 +98,21 @@ def test_reproduce_quick_end_to_end(tmp_path, capsys, monkeypatch):
     out = tmp_path / "rq"
     code = main(["reproduce", "--quick", "--out", str(out)])
     summary = json.loads((out / "summary.json").read_text())
-    assert [(c["claim"], c.get("part")) for c in summary["claims"]][-2:] == [(5, "a"), (5, "b")]
+    assert [(c["claim"], c.get("part")) for c in summary["claims"]][3:] == [(4, None), (5, "a"), (5, "b")]
     assert [c["verdict"] for c in summary["claims"]] == _recompute_verdicts(summary)
     assert all(c["verdict"] == "supported" for c in summary["claims"] if c["claim"] == 5)
-    assert code == (0 if all(v == "supported" for v in _recompute_verdicts(summary)) else 1)
+    assert code == (0 if all(c["verdict"] == "supported" for c in summary["claims"]) else 1)
     for stem in ("claim1_pretraining_converges_to_bail", "claim2_bail_linear_regret",
-                 "claim3_eps_bail_sublinear_regret", "claim5a_world_model_bawm", "claim5b_several_actors"):
+                 "claim3_eps_bail_sublinear_regret", "claim4_pretraining_error", "claim5a_world_model_bawm",
+                 "claim5b_several_actors"):
         assert (out / f"{stem}.png").stat().st_size > 1000 and (out / f"{stem}.pdf").exists()
-        assert f"{stem}.png" in summary["figures"]
     text = (out / "summary.md").read_text()
-    assert text.count("| 1.") == 1 and "| 3." in text and "verdict" in text
+    assert text.count("| 1.") == 1 and "| 3." in text and "| 4." in text and "verdict" in text
+    assert "`claim4_pretraining_error.png`" in text and "`claim5b_several_actors.png`" in text
     rows = [line for line in text.splitlines() if line.startswith("| 5")]
     assert [r.split(" — ")[1].split(" (")[0] for r in rows] == ["hard", "safe_arm", "N=2", "N=3"], rows
     assert all(r.endswith("**supported** |") for r in rows)
-    c5a = summary["claims"][-2]
+    c5a = summary["claims"][4]
     assert set(c5a["measured"]["safe_arm"]) == {"bawm", "eps_bawm auto", "eps_bawm anytime:1", "bail"}
     assert c5a["theory"]["safe_arm"]["bawm"]["per_episode_regret"] == pytest.approx(5 * 0.4, rel=1e-6)
 

@@ -24,6 +24,9 @@ CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 SHIPPED: dict[str, str] = {
     "hard": "hard.msgpack",  # jaxbail.instances.hard() (Z=3, H=5)
     "random": "random-z4-s4-g3-h4.msgpack",  # random_instance(0, num_tasks=4, num_states=4, num_subgoals=3, horizon=4)
+    # the same instance and model trained on N = 1,024 and 4,096 prompts (claim 4's pretraining-error series)
+    "random-n1024": "random-z4-s4-g3-h4-n1024.msgpack",
+    "random-n4096": "random-z4-s4-g3-h4-n4096.msgpack",
 }
 """Checkpoints shipped in the package, by name (files in :data:`CHECKPOINT_DIR`)."""
 

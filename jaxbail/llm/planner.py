@@ -88,11 +88,13 @@ class LlmPlanner(Planner):
     def begin_episode(self, key: jax.Array, state: LlmState, ctx: Context) -> LlmState:
         """Slide the window if this episode's ``E`` tokens would not fit in the ``C``-token context.
 
-        The test is per seed (``state.position``), so under the runner's vmap both branches run (a
-        select): the first ``K`` episodes pay for a forward they discard; every later episode slides.
+        Every episode has the same ``E`` tokens, so the context is full exactly from the 0-based
+        episode ``K`` on (``state.position`` is then ``C``). The test reads ``ctx.episode``, which is
+        the same for every seed under the runner's vmap, so the ``cond`` stays a branch: the first
+        ``K`` episodes skip the forward that every later episode pays for its slide.
         """
-        del key, ctx
-        full = state.position + self.config.episode_tokens > self.config.context_tokens
+        del key
+        full = ctx.episode >= self.config.context_episodes
         return jax.lax.cond(full, self._slide, lambda s: s, state)
 
     def act(self, state: LlmState, ctx: Context) -> tuple[jax.Array, LlmState]:
@@ -196,17 +198,30 @@ def deployment_delta(key: jax.Array, instance: Instance, planner: Planner, *, nu
                      num_seeds: int, task: int | None = None) -> dict[str, Any]:
     """``delta`` along the planner's own histories: :func:`jaxbail.runner.simulate` with ``measure_tv``.
 
+    For an epsilon-greedy planner the exploration episodes are not the wrapped planner's decisions
+    and are left out (SPEC 6's ``delta`` is the distance on the ``(1 - eps)`` share of episodes).
+
     Returns:
-      ``delta, se, lo, hi``: mean over seeds of the per-seed mean TV(planner, exact BAIL) over every
-      decision of the run (95% interval); ``per_episode``, ``per_episode_lo``, ``per_episode_hi``:
-      ``[T]`` mean TV in each episode ``1..T`` over seeds with its interval; ``regret``: the mean
+      ``delta, se, lo, hi``: mean over seeds of the per-seed mean TV(planner, exact BAIL) over its
+      own decisions (95% interval; seeds that explored in every episode are left out);
+      ``per_episode``, ``per_episode_lo``, ``per_episode_hi``: ``[T]`` mean TV in each episode
+      ``1..T`` over the seeds that did not explore in it, with its interval; ``regret``: the mean
       cumulative gap regret at ``T``; ``episodes``, ``seeds``.
     """
     result = simulate(key, instance, planner, num_episodes=num_episodes, num_seeds=num_seeds, task=task,
                       measure_tv=True, log_points=np.arange(1, num_episodes + 1), progress=False)
-    est = mean_ci(result.mean_tv_to_bail)
-    mean, lo, hi = curve_ci(result.tv_to_bail)
+    per_seed = result.mean_tv_to_bail
+    est = mean_ci(per_seed[np.isfinite(per_seed)])
+    if np.isfinite(result.tv_to_bail).all():
+        mean, lo, hi = curve_ci(result.tv_to_bail)
+    else:
+        tv = result.tv_to_bail
+        count = np.isfinite(tv).sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.nanmean(tv, axis=0)
+            half = 1.96 * np.nanstd(tv, axis=0, ddof=1) / np.sqrt(count)
+        lo, hi = mean - half, mean + half
     return {"delta": est.mean, "se": est.se, "lo": est.lo, "hi": est.hi, "per_episode": mean.tolist(),
             "per_episode_lo": lo.tolist(), "per_episode_hi": hi.tolist(),
             "regret": float(result.gap_regret[:, -1].mean()), "episodes": int(num_episodes),
-            "seeds": int(num_seeds)}
+            "seeds": int(num_seeds), "seeds_used": int(np.isfinite(per_seed).sum())}

@@ -192,7 +192,8 @@ def train(instance: Instance, *, num_trajectories: int | None = None, layers: in
                      ("delta_hi", est["hi"]), ("seconds", time.perf_counter() - start)):
             history[k].append(float(v))
         if log is not None:
-            log(f"step {step}: loss {loss:.4f}  held-out delta {est['delta']:.4f} "
+            loss_text = "n/a (before training)" if step == 0 else f"{loss:.4f}"
+            log(f"step {step}: loss {loss_text}  held-out delta {est['delta']:.4f} "
                 f"[{est['lo']:.4f}, {est['hi']:.4f}]")
         return est
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 from flax import struct
 
 from jaxbail.belief import Belief, KnownStateBelief
@@ -82,6 +83,13 @@ class Planner(struct.PyTreeNode):
     def act(self, state: Any, ctx: Context) -> tuple[jax.Array, Any]:
         """Subgoal distribution ``[G]`` at this decision and the new planner state."""
         raise NotImplementedError
+
+    def exploring(self, state: Any) -> jax.Array:
+        """Whether this episode plays an exploration policy instead of the planner's own (default:
+        never). ``measure_tv`` leaves such episodes out of ``delta``, which is the planner's distance
+        to BAIL on its own decisions (SPEC 6: the ``(1 - eps)`` share of episodes)."""
+        del state
+        return jnp.zeros((), bool)
 
 
 def mixture_over_belief(belief: Belief | KnownStateBelief, policy_h: jax.Array) -> jax.Array:

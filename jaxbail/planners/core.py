@@ -100,6 +100,10 @@ class EpsilonGreedy(Planner):
     def end_episode(self, state, ctx: Context):
         return (state[0], self.inner.end_episode(state[1], ctx))
 
+    def exploring(self, state):
+        """This episode's coin: ``True`` while the exploration policy plays."""
+        return state[0]
+
     def act(self, state, ctx: Context):
         exploring, inner_state = state
         inner_probs, inner_state = self.inner.act(inner_state, ctx)

@@ -17,14 +17,37 @@ PLANNERS: dict[str, str] = {
     "uniform": "the exploration policy at every step",
     "bawm": "the LLM as a world model: optimal plan in the posterior-mean model, re-planned every episode",
     "eps_bawm": "BAWM with per-episode epsilon-greedy exploration",
+    "llm": "a pretrained transformer reading the tokenised history (a checkpoint; shipped for hard and random)",
+    "eps_llm": "the pretrained transformer with per-episode epsilon-greedy exploration",
 }
+NEEDS_CHECKPOINT = ("llm", "eps_llm")
+"""Planners built from a pretrained checkpoint (``checkpoint=`` or the one shipped for the instance)."""
 
 
-def make_planner(name: str, *, eps_scale: float = 0.1, eps_power: float = 0.0, explore=None) -> Planner:
+def make_planner(name: str, *, eps_scale: float = 0.1, eps_power: float = 0.0, explore=None,
+                 instance=None, checkpoint=None) -> Planner:
     """Build a planner by name; ``eps_scale``/``eps_power`` are the schedule of ``eps_*`` planners
-    (``eps_t = min(1, scale * t**-power)``)."""
+    (``eps_t = min(1, scale * t**-power)``).
+
+    ``llm`` and ``eps_llm`` load the transformer from ``checkpoint`` (a path), or, if it is
+    ``None``, from the checkpoint shipped for ``instance`` (``hard`` or ``random``); ``instance``
+    is required for them and its sizes are checked against the checkpoint's.
+
+    Raises:
+      ValueError: an unknown name; :class:`jaxbail.llm.CheckpointError` (a ``ValueError``) for a
+        missing, unreadable or mismatched checkpoint.
+    """
     if name not in PLANNERS:
         raise ValueError(f"unknown planner {name!r} (choose from {', '.join(PLANNERS)})")
+    if name in NEEDS_CHECKPOINT:
+        from jaxbail.llm.checkpoint import default_checkpoint
+        from jaxbail.llm.planner import eps_llm, llm_planner_from_checkpoint
+
+        if instance is None:
+            raise ValueError(f"planner {name!r} needs the instance it runs on (to pick and check its checkpoint)")
+        path = default_checkpoint(instance) if checkpoint is None else checkpoint
+        llm = llm_planner_from_checkpoint(path, instance)
+        return llm if name == "llm" else eps_llm(llm, eps_scale, eps_power, explore)
     base = {"oracle": Oracle, "bail": Bail, "eps_bail": Bail, "psrl": Psrl, "map": Map, "bawm": Bawm,
             "eps_bawm": Bawm}
     if name == "uniform":
