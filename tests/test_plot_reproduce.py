@@ -91,10 +91,7 @@ def _recompute_claim5(c):
     return ok
 
 
-def test_reproduce_quick_end_to_end(tmp_path, capsys, monkeypatch):
-    # claim 5 on smaller runs than its quick settings (the same batches and compiles, less simulation)
-    monkeypatch.setitem(rep.CLAIM5_SETTINGS, "quick", {"claim5_episodes": 200, "claim5_seeds": 64,
-                                                        "claim5_actors": [2, 3]})
+def test_reproduce_quick_end_to_end(tmp_path, capsys):
     out = tmp_path / "rq"
     code = main(["reproduce", "--quick", "--out", str(out)])
     summary = json.loads((out / "summary.json").read_text())
