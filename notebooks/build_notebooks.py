@@ -803,7 +803,7 @@ def regret_panel(ax, cells, title):
 
 
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, 5), gridspec_kw={"width_ratios": [1.4, 1]})
-regret_panel(ax1, runs, f"safe_arm: BAWM and BAIL linear on different lines, eps-BAWM sublinear ({SEEDS} seeds)")
+regret_panel(ax1, runs, f"safe_arm: BAWM, BAIL linear; eps-BAWM sublinear ({SEEDS} seeds)")
 for label, st in zip(("bawm", "bail"), (STYLES[0], STYLES[3])):
     res, th = runs[label]
     cum = res.gap_regret.mean(axis=0)
@@ -811,8 +811,8 @@ for label, st in zip(("bawm", "bail"), (STYLES[0], STYLES[3])):
     ax2.plot(res.episodes, window, markersize=3, label=f"measured: {pretty(label)}", **st)
     ax2.axhline(th.per_episode, color=st["color"], linestyle=":", linewidth=2,
                 label=f"theory: {pretty(label)}, c = {th.per_episode:.3f}")
-ax2.set(xscale="log", ylim=(0, 4.5), xlabel="episode t", ylabel="mean regret per episode\n(between logged points)",
-        title="per-episode regret: H (1 - safe) against H (1 - sum rho^2)")
+ax2.set(xscale="log", ylim=(0, 4.5), xlabel="episode t", ylabel="mean regret per episode\\n(between logged points)",
+        title="safe_arm: per-episode regret, H (1 - safe) vs H (1 - sum rho^2)")
 ax2.legend(fontsize=7)
 plt.show()
 '''))
@@ -903,7 +903,7 @@ for s in contrast:
     cells.append(code('''
 fig, axes = plt.subplots(1, 2, figsize=(14, 4.8), sharey=True)
 for ax, n in zip(axes, (2, 3)):
-    for s, st in zip([s for s in contrast if s["num_actors"] == n], STYLES):
+    for s, st in zip([s for s in contrast if s["num_actors"] == n], (STYLES[0], STYLES[2])):
         c = s["curve"]
         label = "BAIL" if s["planner"] == "bail" else "eps-BAIL anytime:1"
         ax.plot(c["episodes"], c["regret_mean"], markevery=0.1, markersize=4, linewidth=1.6,
@@ -914,6 +914,9 @@ for ax, n in zip(axes, (2, 3)):
         ax.plot(c["episodes"], c["theory"], color=st["color"], linestyle=":" if exact else (0, (6, 2)),
                 linewidth=2.2 if exact else 1.0,
                 label=f"theory: {label}, " + ("exact line c T" if exact else "joint-system bound (SPEC 6)"))
+    t = np.asarray(c["episodes"], float)
+    ax.plot(t, c["regret_mean"][-1] / 3 * np.sqrt(t / t[-1]), color="0.55", linewidth=1.0, linestyle=(0, (1, 3)),
+            label="reference slope sqrt(T) (no constant)")
     ax.set(xscale="log", yscale="log", xlabel="episodes T", title=f"coordination, N = {n} Actors, {SEEDS} seeds")
     ax.legend(fontsize=7)
 axes[0].set_ylabel("cumulative regret Reg(T)\\n(gap estimator)")
