@@ -16,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
-EXPECTED = ["01_quickstart.ipynb", "02_linear_vs_sublinear.ipynb", "03_sweeps.ipynb",
+EXPECTED = ["01_quickstart.ipynb", "02_linear_vs_sublinear.ipynb", "03_sweeps.ipynb", "04_pretrained_llm.ipynb",
             "05_world_model_and_multi_agent.ipynb"]
 NOTEBOOKS = sorted(set(EXPECTED) | {p.name for p in NOTEBOOK_DIR.glob("*.ipynb")})
 COLAB = "https://colab.research.google.com/github/jaxbail/jaxbail/blob/main/notebooks/{name}"
