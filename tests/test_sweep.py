@@ -210,3 +210,27 @@ name = "bail"
     assert last["instance"] == "coordination" and last["theory_kind"] == "exact_line"
     assert float(last["theory_value"]) == pytest.approx(1440.0, rel=1e-6)
     assert float(last["eta"]) > 0 and float(last["Dmax"]) == pytest.approx(1.0)
+
+
+def test_sweep_runs_bawm_and_eps_bawm_on_coordination_with_their_theory(tmp_path):
+    config = write(tmp_path, """
+seed = 0
+episodes = 20
+seeds = 4
+[instance]
+name = "coordination"
+params = { num_actors = 2, num_tasks = 2, horizon = 2 }
+[planner]
+name = ["bawm", "eps_bawm"]
+eps = "anytime:1"
+""")
+    assert main(["sweep", str(config), "--out", str(tmp_path / "o"), "--no-progress"]) == 0
+    import csv
+
+    with open(tmp_path / "o" / "results.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    last = {r["planner"]: r for r in rows if int(r["episode"]) == 20}
+    assert set(last) == {"bawm", "eps_bawm"} and {r["instance"] for r in rows} == {"coordination"}
+    # BAWM's mean model (w = 1/2) ties every target: the lowest index, task 0's target; H (1 - 1/2) per episode
+    assert last["bawm"]["theory_kind"] == "exact_line" and float(last["bawm"]["theory_value"]) == pytest.approx(20.0)
+    assert last["eps_bawm"]["theory_kind"] == "upper_bound"
