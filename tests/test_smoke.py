@@ -22,8 +22,28 @@ FAMILIES = {
 }
 
 
-@pytest.mark.parametrize("family", list(FAMILIES))
-@pytest.mark.parametrize("planner_name", list(PLANNERS))
+PRETRAINED = ("llm", "eps_llm")
+"""The transformer planners run on two families only (a transformer compile costs as much as all the other
+planners' together): one state-revealing and one noisy Reporter. They read one Actor's history, so several
+Actors are refused (tests/test_llm_cli.py checks the message)."""
+PRETRAINED_FAMILIES = ("hard", "random_noisy")
+CASES = [(p, f) for p in PLANNERS for f in FAMILIES if p not in PRETRAINED or f in PRETRAINED_FAMILIES]
+
+
+def _planner(name: str, instance, value: int):
+    """``make_planner(name)``; the transformer planners get a small untrained model of the instance's sizes
+    whose weights (traced leaves) change with ``value``, like every other planner's values."""
+    if name not in PRETRAINED:
+        return make_planner(name, eps_scale=0.2 + 0.3 * value)
+    from jaxbail.llm import LlmPlanner, ModelConfig, Transformer, eps_llm
+
+    config = ModelConfig(num_observations=instance.num_observations, num_subgoals=instance.num_subgoals,
+                         horizon=instance.horizon, context_episodes=2, layers=1, width=16, heads=2)
+    llm = LlmPlanner(params=Transformer(config).init_params(jax.random.PRNGKey(value)), config=config)
+    return llm if name == "llm" else eps_llm(llm, 0.2 + 0.3 * value)
+
+
+@pytest.mark.parametrize("planner_name, family", CASES)
 def test_every_instance_runs_every_planner_without_recompiling(monkeypatch, family, planner_name):
     traced = jax.jit(chex.assert_max_traces(runner._run_cells_impl, n=1),
                      static_argnames=runner.STATIC_ARGNAMES)
@@ -31,7 +51,7 @@ def test_every_instance_runs_every_planner_without_recompiling(monkeypatch, fami
     chex.clear_trace_counter()
     for value in (0, 1):
         instance = FAMILIES[family](value)
-        planner = make_planner(planner_name, eps_scale=0.2 + 0.3 * value)
+        planner = _planner(planner_name, instance, value)
         result = runner.simulate(jax.random.PRNGKey(value), instance, planner, num_episodes=6, num_seeds=5,
                                  chunk_episodes=3, progress=False)
         assert result.gap_regret.shape == (5, len(result.episodes))
