@@ -4,12 +4,20 @@ Many tests compile the same simulation (same sizes and planner) in several proce
 sweep tests run ``python -m jaxbail.cli`` in subprocesses, the notebook tests run kernels. A cache
 directory lets every later process load the executable instead of recompiling it. Each pytest-xdist
 worker gets its own directory (JAX writes cache entries without a lock unless eviction is on).
+
+Compiles dominate the suite's small runs, so LLVM's backend optimisations are skipped
+(``--xla_backend_optimization_level=0``, about 10% of the suite's time): XLA's own HLO passes still
+run, and no test times anything (speed is measured in benchmarks/, at the default level).
 """
 
 import os
 import tempfile
 
-import jax
+_FLAG = "--xla_backend_optimization_level=0"
+if _FLAG not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + _FLAG).strip()  # before jax starts
+
+import jax  # noqa: E402
 
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
 _CACHE = tempfile.mkdtemp(prefix=f"jaxbail-test-xla-cache-{_worker}-")
