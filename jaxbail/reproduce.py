@@ -383,10 +383,10 @@ def claim5_figures(c5a: dict[str, Any], c5b: dict[str, Any], save) -> None:
     for ax, where in zip(axes[0], groups):
         sizes = c5b["instances"][where]["sizes"]
         n, g = sizes["N"], sizes["G"]
-        _claim5_panel(ax, c5b["runs"][where], f"coordination, {where} Actors ({g}^{n} = {g ** n} joint subgoals): "
+        _claim5_panel(ax, c5b["runs"][where], f"coordination, {where} Actors ({g}^{n} = {g ** n} joint subgoals):\n"
                                                "BAIL linear, eps-BAIL sublinear")
     fig.suptitle("Claim 5b: several Actors under one Planner, measured regret against the exact line and the "
-                 "joint system's bound", fontsize=10)
+                 "joint system's bound", fontsize=10, y=1.04)
     save(fig, "claim5b_several_actors")
 
 
