@@ -144,22 +144,22 @@ def run_and_summarize(instance: Instance, planner_name: str, *, num_episodes: in
     result = simulate(jax.random.PRNGKey(seed), instance, planner, num_episodes=num_episodes,
                       num_seeds=num_seeds, task=task, model=model, belief=belief,
                       expert_temperature=expert_temperature, progress=progress, measure_tv=pretrained)
-    delta = None
+    delta = bound_delta = None
     if pretrained:
-        per_seed = result.mean_tv_to_bail[np.isfinite(result.mean_tv_to_bail)]
-        est = stats.mean_ci(per_seed) if per_seed.size else None
-        delta = None if est is None else {"mean": _num(est.mean), "ci95": [_num(est.lo), _num(est.hi)],
-                                          "seeds": int(per_seed.size),
-                                          "definition": "mean over seeds of the mean TV between the planner's "
-                                                        "subgoal distribution and exact BAIL over its own "
-                                                        "decisions (exploration episodes left out)"}
+        from jaxbail.llm.planner import delta_estimate
+
+        est, used = delta_estimate(result)
+        if used:
+            delta = {"mean": _num(est.mean), "ci95": [_num(est.lo), _num(est.hi)], "seeds": used,
+                     "definition": "mean over seeds of the mean TV between the planner's subgoal distribution "
+                                   "and exact BAIL over its own decisions (exploration episodes left out)"}
+            # the bound takes the upper 95% end (the mean when one seed leaves no interval)
+            bound_delta = min(1.0, max(0.0, est.hi if math.isfinite(est.hi) else est.mean))
     if belief != "exact":
         th = theory.Theory(None, None, None, "no theory for the delusional posterior")
     elif pretrained and delta is None:
         th = theory.Theory(None, None, None, "no theory: every episode explored, so delta was not measured")
     else:
-        bound_delta = None if delta is None else min(1.0, max(0.0, delta["ci95"][1] if delta["ci95"][1]
-                                                               is not None else delta["mean"]))
         th = theory.theory_for(instance, planner, num_episodes, task, model=model,
                                expert_temperature=expert_temperature, delta=bound_delta)
     out = summarize(result, planner=planner_name, th=th, seed=seed)

@@ -45,9 +45,10 @@ MIN_EPISODE = 10
 
 
 def _delta(result) -> dict[str, Any]:
-    per_seed = result.mean_tv_to_bail[np.isfinite(result.mean_tv_to_bail)]
-    est = stats.mean_ci(per_seed)
-    return {"mean": est.mean, "se": est.se, "ci95": [est.lo, est.hi], "seeds": int(per_seed.size)}
+    from jaxbail.llm.planner import delta_estimate
+
+    est, used = delta_estimate(result)
+    return {"mean": est.mean, "se": est.se, "ci95": [est.lo, est.hi], "seeds": used}
 
 
 def verdict_excess(series: list[dict[str, Any]]) -> dict[str, Any]:

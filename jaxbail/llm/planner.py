@@ -19,7 +19,8 @@ from jaxbail.planners.core import EpsilonGreedy, epsilon_greedy
 from jaxbail.runner import simulate
 from jaxbail.stats import curve_ci, mean_ci
 
-__all__ = ["LlmState", "LlmPlanner", "llm_planner_from_checkpoint", "eps_llm", "WindowedBail", "deployment_delta"]
+__all__ = ["LlmState", "LlmPlanner", "llm_planner_from_checkpoint", "eps_llm", "WindowedBail", "deployment_delta",
+           "delta_estimate"]
 
 
 class LlmState(NamedTuple):
@@ -194,6 +195,14 @@ class WindowedBail(Planner):
         return (ring, local)
 
 
+def delta_estimate(result) -> tuple[Any, int]:
+    """``delta`` of a ``measure_tv`` run: the mean over seeds of each seed's mean TV to exact BAIL on its
+    own decisions, with its 95% interval (:func:`jaxbail.stats.mean_ci`), and the number of seeds used
+    (those that explored in every episode have no decision of their own and are left out)."""
+    per_seed = result.mean_tv_to_bail[np.isfinite(result.mean_tv_to_bail)]
+    return mean_ci(per_seed), int(per_seed.size)
+
+
 def deployment_delta(key: jax.Array, instance: Instance, planner: Planner, *, num_episodes: int,
                      num_seeds: int, task: int | None = None) -> dict[str, Any]:
     """``delta`` along the planner's own histories: :func:`jaxbail.runner.simulate` with ``measure_tv``.
@@ -210,8 +219,7 @@ def deployment_delta(key: jax.Array, instance: Instance, planner: Planner, *, nu
     """
     result = simulate(key, instance, planner, num_episodes=num_episodes, num_seeds=num_seeds, task=task,
                       measure_tv=True, log_points=np.arange(1, num_episodes + 1), progress=False)
-    per_seed = result.mean_tv_to_bail
-    est = mean_ci(per_seed[np.isfinite(per_seed)])
+    est, used = delta_estimate(result)
     if np.isfinite(result.tv_to_bail).all():
         mean, lo, hi = curve_ci(result.tv_to_bail)
     else:
@@ -224,4 +232,4 @@ def deployment_delta(key: jax.Array, instance: Instance, planner: Planner, *, nu
     return {"delta": est.mean, "se": est.se, "lo": est.lo, "hi": est.hi, "per_episode": mean.tolist(),
             "per_episode_lo": lo.tolist(), "per_episode_hi": hi.tolist(),
             "regret": float(result.gap_regret[:, -1].mean()), "episodes": int(num_episodes),
-            "seeds": int(num_seeds), "seeds_used": int(np.isfinite(per_seed).sum())}
+            "seeds": int(num_seeds), "seeds_used": used}
