@@ -19,7 +19,7 @@ Not part of the package; it only reads jaxbail (instances, experts, sampling).
 
 Usage::
 
-    /tmp/venv/bin/python benchmarks/lean_bail.py --seeds 4096 --episodes 40
+    python benchmarks/lean_bail.py --seeds 4096 --episodes 40
 """
 
 from __future__ import annotations

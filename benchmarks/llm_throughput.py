@@ -10,8 +10,8 @@ window slide (one full forward over the kept tokens) in every episode after the 
 
 Usage::
 
-    /tmp/venv/bin/python benchmarks/llm_throughput.py
-    /tmp/venv/bin/python benchmarks/llm_throughput.py --seeds 256 --episodes 12 --json out.json
+    python benchmarks/llm_throughput.py
+    python benchmarks/llm_throughput.py --seeds 256 --episodes 12 --json out.json
 """
 
 from __future__ import annotations

@@ -17,9 +17,9 @@ re-executing this script without them before NumPy is ever imported.
 
 Usage::
 
-    /tmp/venv/bin/python benchmarks/throughput.py            # full (several minutes)
-    /tmp/venv/bin/python benchmarks/throughput.py --quick    # < 1 minute
-    /tmp/venv/bin/python benchmarks/throughput.py --seeds 4096 --episodes 200 --json out.json
+    python benchmarks/throughput.py            # full (several minutes)
+    python benchmarks/throughput.py --quick    # < 1 minute
+    python benchmarks/throughput.py --seeds 4096 --episodes 200 --json out.json
 """
 
 from __future__ import annotations

@@ -47,7 +47,7 @@ one came from.
 
 Usage::
 
-    /tmp/venv/bin/python benchmarks/variants.py [--seeds 4096 --episodes 50] [--profile [VARIANT]] [--json OUT]
+    python benchmarks/variants.py [--seeds 4096 --episodes 50] [--profile [VARIANT]] [--json OUT]
 """
 
 from __future__ import annotations
