@@ -29,3 +29,14 @@ _SETTINGS = {
 for _name, _value in _SETTINGS.items():
     jax.config.update(_name, _value)
     os.environ[_name.upper()] = str(_value)  # inherited by subprocesses and notebook kernels
+
+# pytest-xdist's ``--dist loadfile`` hands whole files to the workers in collection order. Starting the
+# longest files first (longest-processing-time-first) keeps the two workers' loads even; the order of the
+# tests inside a file is unchanged (a stable sort).
+_LONGEST_FIRST = ("test_plot_reproduce.py", "test_smoke.py", "test_notebooks.py", "test_llm.py", "test_sweep.py",
+                  "test_multi_agent.py", "test_llm_cli.py", "test_cli.py", "test_runner_cells.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(_LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
