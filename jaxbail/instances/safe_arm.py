@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from jaxbail.instance import Instance, make_instance
-from jaxbail.instances._common import check_int, check_prior, check_unit
+from jaxbail.instances._common import check_unit
+from jaxbail.instances.hard import hard
 
 
 def safe_arm(num_tasks: int = 3, horizon: int = 5, safe: float = 0.6, prior=None, reveal: float = 1.0) -> Instance:
@@ -33,22 +34,13 @@ def safe_arm(num_tasks: int = 3, horizon: int = 5, safe: float = 0.6, prior=None
       prior: ``[Z]`` task prior (default uniform).
       reveal: probability in ``(0, 1]`` that the probe shows the task.
     """
-    z_count = check_int("num_tasks", num_tasks, 2)
-    horizon = check_int("horizon", horizon, 1)
     safe = check_unit("safe", safe, open_low=True, open_high=True)
-    reveal = check_unit("reveal", reveal, open_low=True)
-    prior = check_prior(prior, z_count)
-    num_states, num_subgoals, probe, safe_index = z_count + 1, z_count + 2, z_count, z_count + 1
-    init = np.zeros((z_count, num_states))
-    init[:, 0] = 1.0
-    transition = np.zeros((z_count, num_states, num_subgoals, num_states))
-    reward = np.zeros((z_count, num_states, num_subgoals))
-    for z in range(z_count):
-        transition[z, :, :probe, 0] = 1.0
-        transition[z, :, safe_index, 0] = 1.0
-        transition[z, :, probe, 1 + z] = reveal
-        transition[z, :, probe, 0] += 1.0 - reveal
-        reward[z, :, z] = 1.0
-        reward[z, :, safe_index] = safe
-    emission = np.broadcast_to(np.eye(num_states), (z_count, num_states, num_states))
-    return make_instance(prior, init, transition, emission, reward, horizon, name="safe_arm")
+    base = hard(num_tasks=num_tasks, horizon=horizon, prior=prior, reveal=reveal)  # validates the rest
+    transition, reward = np.asarray(base.transition), np.asarray(base.reward)
+    z_count, num_states = reward.shape[:2]
+    # subgoal Z + 1, the safe arm: home in every task, paying `safe` everywhere
+    to_home = np.zeros((z_count, num_states, 1, num_states))
+    to_home[..., 0] = 1.0
+    transition = np.concatenate([transition, to_home], axis=2)
+    reward = np.concatenate([reward, np.full((z_count, num_states, 1), safe)], axis=2)
+    return make_instance(base.prior, base.init, transition, base.emission, reward, base.horizon, name="safe_arm")
