@@ -126,27 +126,14 @@ def llm_planner_from_checkpoint(path: str | Path, instance: Instance) -> LlmPlan
     return LlmPlanner(params=params, config=config)
 
 
-class _ForwardingEpsilonGreedy(EpsilonGreedy):
-    """:class:`~jaxbail.planners.core.EpsilonGreedy` that also forwards ``end_episode`` to the wrapped planner."""
-
-    def end_episode(self, state: Any, ctx: Context) -> Any:
-        exploring, inner_state = state
-        return (exploring, self.inner.end_episode(inner_state, ctx))
-
-
 def eps_llm(inner: LlmPlanner, scale: float = 0.1, power: float = 0.0, explore: Any = None) -> EpsilonGreedy:
     """``eps_llm``: :func:`jaxbail.planners.core.epsilon_greedy` around an :class:`LlmPlanner`.
 
-    The LLM keeps reading the history during exploration episodes (its state is updated by the
-    wrapper), so it sees what exploration revealed. Where the core wrapper does not yet forward
-    ``end_episode`` to the wrapped planner, a subclass that does is used (the LLM needs each
-    episode's last subgoal, last observation and separator).
+    The LLM keeps reading the history during exploration episodes (the wrapper forwards every
+    hook, ``end_episode`` included: the LLM needs each episode's last subgoal, last observation
+    and separator), so it sees what exploration revealed.
     """
-    wrapped = epsilon_greedy(inner, scale, power, explore)
-    if type(wrapped).end_episode is Planner.end_episode:
-        wrapped = _ForwardingEpsilonGreedy(inner=wrapped.inner, scale=wrapped.scale, power=wrapped.power,
-                                           explore=wrapped.explore)
-    return wrapped
+    return epsilon_greedy(inner, scale, power, explore)
 
 
 class WindowedBail(Planner):
