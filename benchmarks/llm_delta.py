@@ -31,7 +31,8 @@ from pathlib import Path
 import jax
 
 from jaxbail.instances import hard, random_instance
-from jaxbail.llm.planner import LlmPlanner, WindowedBail, deployment_delta
+from jaxbail.llm.deployment import deployment_delta
+from jaxbail.llm.planner import LlmPlanner, WindowedBail
 from jaxbail.llm.train import train
 
 HERE = Path(__file__).resolve().parent

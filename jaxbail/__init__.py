@@ -1,6 +1,7 @@
 """jaxbail: in-context Bayesian imitation (BAIL) in latent-task POMDPs, jit-compiled and batched."""
 
-from jaxbail import belief, experts, instances, multi_agent, planners, stats, theory
+# llm registers the llm planners (jaxbail.planners never imports jaxbail.llm, which sits above the runner)
+from jaxbail import belief, experts, instances, llm, multi_agent, planners, stats, theory
 from jaxbail.belief import Belief, FactoredBelief
 from jaxbail.experts import Experts, compute_experts
 from jaxbail.instance import (
@@ -20,5 +21,5 @@ __version__ = "0.1.0"
 
 __all__ = ["Belief", "Experts", "FactoredBelief", "Instance", "InstanceError", "MultiAgentInstance", "Planner",
            "SimulationResult", "belief", "compute_experts", "epsilon_greedy", "experts", "instance_by_name",
-           "instances", "load_instance", "make_instance", "make_multi_agent_instance", "make_planner", "multi_agent",
-           "planners", "save_instance", "simulate", "stats", "theory"]
+           "instances", "llm", "load_instance", "make_instance", "make_multi_agent_instance", "make_planner",
+           "multi_agent", "planners", "save_instance", "simulate", "stats", "theory"]

@@ -156,10 +156,12 @@ def _check_run_args(args: argparse.Namespace, instance) -> int | None:
 def _cmd_run(args: argparse.Namespace) -> int:
     from jaxbail.experiment import parse_eps, run_and_summarize
     from jaxbail.instance import load_instance
+    from jaxbail.planners import PLANNERS
 
+    spec = PLANNERS[args.planner]
     eps = None
     if args.eps is not None:
-        if not args.planner.startswith("eps_"):
+        if not spec.takes_eps:
             raise UsageError(f"--eps applies to eps_* planners, not to {args.planner!r}")
         try:
             eps = parse_eps(args.eps)
@@ -167,14 +169,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
             raise UsageError(f"--eps: {err}") from None
     if args.expert_temperature is not None and not args.expert_temperature > 0:
         raise UsageError(f"--expert-temperature must be > 0, got {args.expert_temperature:g}")
-    from jaxbail.planners.registry import NEEDS_CHECKPOINT
-
-    if args.checkpoint is not None and args.planner not in NEEDS_CHECKPOINT:
-        raise UsageError(f"--checkpoint applies to {' and '.join(NEEDS_CHECKPOINT)}, not to {args.planner!r}")
+    if args.checkpoint is not None and not spec.needs_checkpoint:
+        pretrained = [name for name, other in PLANNERS.items() if other.needs_checkpoint]
+        raise UsageError(f"--checkpoint applies to {' and '.join(pretrained)}, not to {args.planner!r}")
     instance = _load_instance(args)
     task = _check_run_args(args, instance)
-    if args.planner in NEEDS_CHECKPOINT and hasattr(instance, "num_actors"):
-        raise UsageError(f"--planner {args.planner}: the pretrained transformer reads one Actor's history; "
+    if spec.entry.single_actor_reason is not None and hasattr(instance, "num_actors"):
+        raise UsageError(f"--planner {args.planner}: {spec.entry.single_actor_reason}; "
                          "it is not available for several Actors")
     if args.belief == "delusional" and hasattr(instance, "num_actors"):
         raise UsageError("--belief delusional is not available for several Actors (it does not factorise)")
@@ -394,8 +395,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
         params = [p for p in inspect.signature(fn).parameters if p != "key"] + (["seed"] if name == "random" else [])
         print(f"  {name:<12} {(fn.__doc__ or '').strip().splitlines()[0]}  params: {', '.join(params)}")
     print("planners:")
-    for name, text in PLANNERS.items():
-        print(f"  {name:<12} {text}")
+    for name, spec in PLANNERS.items():
+        print(f"  {name:<12} {spec.description}")
     return 0
 
 

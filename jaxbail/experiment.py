@@ -12,6 +12,7 @@ import numpy as np
 from jaxbail import stats, theory
 from jaxbail.instance import Instance
 from jaxbail.planners import make_planner
+from jaxbail.planners import registry as planner_registry
 from jaxbail.runner import SimulationResult, simulate
 
 __all__ = ["EpsSpec", "parse_eps", "resolve_planner", "run_and_summarize", "summarize", "multi_agent_contrast"]
@@ -63,7 +64,7 @@ def resolve_planner(name: str, instance: Instance, num_episodes: int, task: int 
       ValueError: ``auto`` where the bound does not apply (it needs ``eta > 0`` and an injective Reporter).
     """
     build = functools.partial(make_planner, name, instance=instance, checkpoint=checkpoint)
-    if not name.startswith("eps_"):
+    if not planner_registry.planner_name(name).takes_eps:
         return build(), None
     eps = EpsSpec("auto") if eps is None else eps
     if eps.kind == "fixed":
@@ -137,10 +138,8 @@ def run_and_summarize(instance: Instance, planner_name: str, *, num_episodes: in
     ``delta``, the mean TV to exact BAIL on the planner's own decisions of this run; its upper 95%
     end enters SPEC 6's practical bound, and the summary gains ``checkpoint`` and ``delta``.
     """
-    from jaxbail.planners.registry import NEEDS_CHECKPOINT
-
     planner, eps_info = resolve_planner(planner_name, instance, num_episodes, task, eps, checkpoint)
-    pretrained = planner_name in NEEDS_CHECKPOINT
+    pretrained = planner_registry.planner_name(planner_name).needs_checkpoint
     result = simulate(jax.random.PRNGKey(seed), instance, planner, num_episodes=num_episodes,
                       num_seeds=num_seeds, task=task, model=model, belief=belief,
                       expert_temperature=expert_temperature, progress=progress, measure_tv=pretrained)
@@ -202,9 +201,10 @@ def multi_agent_contrast(num_actors: tuple[int, ...] = (2, 3), *, planners: tupl
         instance = coordination(num_actors=n, **instance_params)
         cells = []  # (name, planner for the theory, planner to simulate, eps info)
         for name in planners:
+            spec = planner_registry.planner_name(name)
             planner, info = resolve_planner(name, instance, num_episodes, task,
-                                            parse_eps(eps) if name.startswith("eps_") else None)
-            runs_as = epsilon_greedy(planner, 0.0) if name in ("bail", "bawm") else planner
+                                            parse_eps(eps) if spec.takes_eps else None)
+            runs_as = epsilon_greedy(planner, 0.0) if spec.batches_with_eps else planner
             cells.append((name, planner, runs_as, info))
         groups: dict[Any, list[int]] = {}
         for i, cell in enumerate(cells):

@@ -201,13 +201,13 @@ def _claim5_cells(env, cells: list[tuple[str, str | None]], settings: dict[str, 
     """Run ``(planner name, eps spec)`` cells on ``env`` in as few vmapped batches as their structures allow
     (``bail``/``bawm`` run as the epsilon wrapper at ``eps = 0``, which plays exactly what they play, so
     they batch with ``eps_bail``/``eps_bawm``); all cells share the seeds' tasks and noise."""
-    from jaxbail.planners import epsilon_greedy
+    from jaxbail.planners import PLANNERS, epsilon_greedy
 
     t_total, seeds = settings["claim5_episodes"], settings["claim5_seeds"]
     built = []
     for name, spec in cells:
         planner, info = resolve_planner(name, env, t_total, None, None if spec is None else parse_eps(spec))
-        built.append((name, spec, planner, epsilon_greedy(planner, 0.0) if name in ("bail", "bawm") else planner,
+        built.append((name, spec, planner, epsilon_greedy(planner, 0.0) if PLANNERS[name].batches_with_eps else planner,
                       info))
     groups: dict[Any, list[int]] = {}
     for i, cell in enumerate(built):

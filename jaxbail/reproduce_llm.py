@@ -45,7 +45,7 @@ MIN_EPISODE = 10
 
 
 def _delta(result) -> dict[str, Any]:
-    from jaxbail.llm.planner import delta_estimate
+    from jaxbail.llm.deployment import delta_estimate
 
     est, used = delta_estimate(result)
     return {"mean": est.mean, "se": est.se, "ci95": [est.lo, est.hi], "seeds": used}

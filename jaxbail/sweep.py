@@ -177,7 +177,7 @@ def expand_cells(config: dict[str, Any]) -> list[Cell]:
 
     cells = []
     for spec, name, t_count, n_seeds, task in itertools.product(instance_specs, names, episodes, seeds, tasks):
-        for eps in (eps_values if name.startswith("eps_") else [None]):
+        for eps in (eps_values if PLANNERS[name].takes_eps else [None]):
             cells.append(Cell(instance=spec, planner=name, eps=eps, episodes=t_count, seeds=n_seeds, mode=mode,
                               task=task, seed=seed, belief=belief))
     return cells

@@ -22,8 +22,8 @@ from jaxbail import belief as filt
 from jaxbail import multi_agent as ma
 from jaxbail.experts import compute_experts
 from jaxbail.instance import Instance, MultiAgentInstance, instruction_view, reporter_is_injective, same_values
-from jaxbail.planners.bawm import Bawm, plan_for
-from jaxbail.planners.core import Bail, EpsilonGreedy, Map, Oracle, Psrl, Uniform, exploration_probs
+from jaxbail.planners.base import Planner
+from jaxbail.planners.core import Bail
 from jaxbail.sampling import cumulative, draw
 
 __all__ = ["Distinguishability", "Theory", "prior_coverage", "concentration", "max_action_gap",
@@ -326,36 +326,12 @@ def frozen_posterior(instance: Instance, experts=None, policy=None) -> tuple[boo
     return True, f"experts use subgoals {used.tolist()}, whose laws are the same in every task"
 
 
-def _per_task_regret(instance: Instance, planner, experts) -> np.ndarray | None:
-    """``[Z]`` exact per-episode regret of a planner that is a fixed Markov policy on this instance."""
-    policy = _np(experts.policy)  # [H, Z, S, G]
-    values, _ = evaluate(instance, policy)
-    prior = _prior(instance)
-    if isinstance(planner, Oracle):
-        return np.zeros_like(values)
-    if isinstance(planner, Uniform):
-        probs = _np(exploration_probs(planner.explore, instance.num_subgoals))
-        uniform = np.broadcast_to(probs, (instance.horizon, instance.num_states, instance.num_subgoals))
-        return values - evaluate(instance, uniform)[0]
-    if isinstance(planner, Bail):
-        return values - evaluate(instance, np.einsum("z,hzsg->hsg", prior, policy))[0]
-    if isinstance(planner, Map):
-        mode = int(np.argmax(prior))
-        return values - evaluate(instance, policy[:, mode])[0]
-    if isinstance(planner, Bawm):
-        return values - evaluate(instance, _bawm_prior_plan(instance))[0]
-    if isinstance(planner, Psrl):
-        per_sample = np.stack([evaluate(instance, policy[:, k])[0] for k in range(instance.num_tasks)])
-        return values - prior @ per_sample
-    return None
-
-
-def _bawm_prior_plan(instance: Instance) -> jax.Array:
-    """BAWM's plan under the prior (the posterior of a frozen instance), as the simulator computes it."""
-    from jaxbail.belief import prior_log_task
-
-    weights = jnp.exp(prior_log_task(instance.prior))
-    return plan_for(weights, instance)
+def _per_task_regret(instance: Instance, play, experts_policy: np.ndarray) -> np.ndarray:
+    """``[Z]`` exact per-episode regret of a planner that plays ``play`` (a
+    :class:`~jaxbail.planners.base.MarkovPlay`) on this instance."""
+    values, _ = evaluate(instance, experts_policy)
+    per_policy = np.stack([evaluate(instance, policy)[0] for policy in play.policies])
+    return values - _np(play.weights) @ per_policy
 
 
 def _average(per_task: np.ndarray, instance: Instance, task: int | None) -> float:
@@ -365,6 +341,7 @@ def _average(per_task: np.ndarray, instance: Instance, task: int | None) -> floa
 def exact_line(instance: Instance, planner, task: int | None = None) -> Theory:
     """The exact per-episode regret ``c`` (``Reg(T) = c T``) where one applies.
 
+    Where the planner says it plays a fixed Markov policy (:meth:`~jaxbail.planners.base.Planner.frozen_play`):
     ``oracle`` and ``uniform`` anywhere; ``bail``, ``map``, ``psrl`` and ``bawm`` on a
     frozen-posterior instance with an injective Reporter, where each is a fixed
     Markov policy (policy evaluation gives ``c``). With instructions, ``c`` is the
@@ -381,19 +358,18 @@ def exact_line(instance: Instance, planner, task: int | None = None) -> Theory:
         return Theory("exact_line", None, None, "exact per-episode regret by policy evaluation, averaged over "
                       "the instruction distribution q", per_episode=total)
     experts = compute_experts(instance)
-    if isinstance(planner, (Bail, Map, Psrl, Bawm)):
-        # BAWM is frozen when its own prior-mean plan (not the experts) uses only uninformative subgoals
-        plan = _bawm_prior_plan(instance) if isinstance(planner, Bawm) else None
-        frozen, why = frozen_posterior(instance, experts, plan)
+    experts_policy = _np(experts.policy)
+    play = planner.frozen_play(instance, experts_policy, _prior(instance))
+    if play is None:
+        return Theory(None, None, None, f"no exact line for planner {type(planner).__name__}")
+    if play.reads_posterior:
+        frozen, why = frozen_posterior(instance, experts, play.frozen_under)
         if not frozen:
             return Theory(None, None, None, f"no exact line: the posterior can move ({why})")
         if not reporter_is_injective(instance):
             return Theory(None, None, None, "no exact line: the Reporter is not injective, so the policy "
                           "depends on the observation history")
-    per_task = _per_task_regret(instance, planner, experts)
-    if per_task is None:
-        return Theory(None, None, None, f"no exact line for planner {type(planner).__name__}")
-    c = _average(per_task, instance, task)
+    c = _average(_per_task_regret(instance, play, experts_policy), instance, task)
     return Theory("exact_line", None, None, "exact per-episode regret by policy evaluation", per_episode=c)
 
 
@@ -459,7 +435,7 @@ def theory_curve(th: Theory, episodes) -> np.ndarray | None:
     return None
 
 
-def theory_for(instance: Instance, planner, num_episodes: int, task: int | None = None, *,
+def theory_for(instance: Instance, planner: Planner, num_episodes: int, task: int | None = None, *,
                model: Instance | None = None, expert_temperature: float | None = None,
                eta: Distinguishability | None = None, delta: float | None = None) -> Theory:
     """The line or bound matching a run of ``planner`` on ``instance``, or why none applies.
@@ -468,6 +444,10 @@ def theory_for(instance: Instance, planner, num_episodes: int, task: int | None 
     pretrained ``llm``): with it, an epsilon-greedy planner around anything gets SPEC 6's
     practical bound (the epsilon-BAIL bound plus ``(1 - eps) T H delta Dmax``), and a planner
     without exploration gets no number (its regret is BAIL's only up to ``delta``).
+
+    The planner says what applies: :meth:`~jaxbail.planners.base.Planner.exploration` (the schedule
+    of an epsilon-greedy planner), :attr:`~jaxbail.planners.base.Planner.bail_bound` of the planner
+    it wraps, and :meth:`~jaxbail.planners.base.Planner.frozen_play` for the exact line.
     """
     if model is not None and not same_values(model, instance):
         return Theory(None, None, None, "no theory: the planner's model differs from the environment")
@@ -475,34 +455,33 @@ def theory_for(instance: Instance, planner, num_episodes: int, task: int | None 
         return Theory(None, None, None, "no theory: the experts are Boltzmann, not optimal")
     if delta is not None and not (math.isfinite(delta) and 0.0 <= delta <= 1.0):
         raise ValueError(f"delta: must be a total variation in [0, 1], got {delta}")
-    if delta is not None and not isinstance(planner, EpsilonGreedy):
+    schedule = planner.exploration()
+    if delta is not None and schedule is None:
         line = exact_line(instance, Bail(), task)
         bail = (f"; BAIL's exact line here is c*T with c = {line.per_episode:.6g} per episode"
                 if line.kind == "exact_line" else "")
         return Theory(None, None, None, f"no theory: {type(planner).__name__} is BAIL only up to its measured "
                       f"delta = {delta:.4g} (the practical bound needs exploration){bail}")
-    if isinstance(planner, EpsilonGreedy):
-        if not isinstance(planner.inner, (Bail, Bawm)) and delta is None:
-            return Theory(None, None, None, f"no bound for epsilon-greedy around {type(planner.inner).__name__} "
+    if schedule is not None:
+        if schedule.inner.bail_bound is None and delta is None:
+            return Theory(None, None, None, f"no bound for epsilon-greedy around {type(schedule.inner).__name__} "
                           "without its measured delta to BAIL")
         if not reporter_is_injective(instance):
             return Theory(None, None, None, "no bound: it is derived for an injective Reporter (known state)")
         if instance.num_tasks < 2:
-            return Theory("upper_bound", float(num_episodes * instance.horizon * float(planner.scale)),
+            return Theory("upper_bound", float(num_episodes * instance.horizon * float(schedule.scale)),
                           "eps*T*H (one task)", "one task: only exploration costs")
-        dmax, c_const, eta = bound_constants(instance, task, planner.explore, eta)
+        dmax, c_const, eta = bound_constants(instance, task, schedule.explore, eta)
         if eta.lo <= 0:
             return Theory(None, None, None, "no bound: eta = 0 under the exploration policy (tasks indistinguishable)")
         practical = 0.0 if delta is None else float(delta)
         value, formula = epsilon_bound(instance.horizon, dmax, c_const, eta.lo, num_episodes,
-                                       float(planner.scale), float(planner.power), practical)
+                                       float(schedule.scale), float(schedule.power), practical)
         constants = {"horizon": instance.horizon, "dmax": dmax, "c_const": c_const, "eta": eta.lo,
-                     "scale": float(planner.scale), "power": float(planner.power)}
+                     "scale": float(schedule.scale), "power": float(schedule.power)}
         if delta is not None:
             constants["delta"] = practical
-        caveat = ("; drawn for eps-BAWM as a reference: its derivation (a step deviates from the true expert "
-                  "with probability <= 1 - w(z)) covers BAIL, not the mean-model plan"
-                  if isinstance(planner.inner, Bawm) else "")
+        caveat = f"; {schedule.inner.bail_bound}" if schedule.inner.bail_bound else ""
         system = ("; for the joint system of the Actors (eta from the product of per-Actor Bhattacharyya "
                   "coefficients, Dmax over joint subgoals)" if isinstance(instance, MultiAgentInstance) else
                   "; Dmax is the largest over instructions" if instance.instructions is not None else "")

@@ -22,8 +22,9 @@ from jaxbail.llm.checkpoint import (
     side_file,
 )
 from jaxbail.llm.data import bail_targets, decision_positions, empirical_conditional_entropy, sample_prompts, tokenize
+from jaxbail.llm.deployment import deployment_delta
 from jaxbail.llm.model import ModelConfig, Transformer
-from jaxbail.llm.planner import LlmPlanner, WindowedBail, deployment_delta, eps_llm, llm_planner_from_checkpoint
+from jaxbail.llm.planner import LlmPlanner, WindowedBail, eps_llm, llm_planner_from_checkpoint
 from jaxbail.llm.train import dataset_loss, evaluate_delta, make_heldout, train, training_keys
 from jaxbail.planners.base import Context, Planner
 from jaxbail.runner import simulate

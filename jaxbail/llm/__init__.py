@@ -8,8 +8,9 @@ from jaxbail.llm.checkpoint import (
     shipped_checkpoint,
 )
 from jaxbail.llm.data import Prompts, Tokens, bail_targets, sample_prompts, tokenize
+from jaxbail.llm.deployment import deployment_delta
 from jaxbail.llm.model import KVCache, ModelConfig, Transformer
-from jaxbail.llm.planner import LlmPlanner, WindowedBail, deployment_delta, eps_llm, llm_planner_from_checkpoint
+from jaxbail.llm.planner import LlmPlanner, WindowedBail, eps_llm, llm_planner_from_checkpoint
 from jaxbail.llm.train import PRESETS, TrainResult, evaluate_delta, pretrain, train
 
 __all__ = ["CheckpointError", "KVCache", "LlmPlanner", "ModelConfig", "PRESETS", "Prompts", "Tokens",

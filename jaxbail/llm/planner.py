@@ -1,4 +1,9 @@
-"""The ``llm`` planner: a pretrained transformer decoding the interaction history with a key/value cache."""
+"""The ``llm`` planner: a pretrained transformer decoding the interaction history with a key/value cache.
+
+It is registered here (``llm`` and ``eps_llm``, :func:`jaxbail.planners.registry.register`), so the planner
+registry never imports this package; this module imports no runner (``deployment_delta``, which runs
+the planner, is in :mod:`jaxbail.llm.deployment`).
+"""
 
 from __future__ import annotations
 
@@ -7,20 +12,17 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import struct
 
 from jaxbail import belief as filt
 from jaxbail.instance import Instance
-from jaxbail.llm.checkpoint import check_instance_sizes, load_checkpoint
+from jaxbail.llm.checkpoint import check_instance_sizes, default_checkpoint, load_checkpoint
 from jaxbail.llm.model import KVCache, ModelConfig, Transformer
 from jaxbail.planners.base import Context, Planner, mixture_over_belief
 from jaxbail.planners.core import EpsilonGreedy, epsilon_greedy
-from jaxbail.runner import simulate
-from jaxbail.stats import curve_ci, mean_ci
+from jaxbail.planners.registry import PlannerEntry, register
 
-__all__ = ["LlmState", "LlmPlanner", "llm_planner_from_checkpoint", "eps_llm", "WindowedBail", "deployment_delta",
-           "delta_estimate"]
+__all__ = ["LlmState", "LlmPlanner", "llm_planner_from_checkpoint", "eps_llm", "WindowedBail"]
 
 
 class LlmState(NamedTuple):
@@ -182,41 +184,21 @@ class WindowedBail(Planner):
         return (ring, local)
 
 
-def delta_estimate(result) -> tuple[Any, int]:
-    """``delta`` of a ``measure_tv`` run: the mean over seeds of each seed's mean TV to exact BAIL on its
-    own decisions, with its 95% interval (:func:`jaxbail.stats.mean_ci`), and the number of seeds used
-    (those that explored in every episode have no decision of their own and are left out)."""
-    per_seed = result.mean_tv_to_bail[np.isfinite(result.mean_tv_to_bail)]
-    return mean_ci(per_seed), int(per_seed.size)
+def _from_checkpoint(instance: Instance, checkpoint: str | Path | None = None) -> LlmPlanner:
+    """The registry's builder: ``checkpoint``, or the one shipped for ``instance``."""
+    return llm_planner_from_checkpoint(default_checkpoint(instance) if checkpoint is None else checkpoint, instance)
 
 
-def deployment_delta(key: jax.Array, instance: Instance, planner: Planner, *, num_episodes: int,
-                     num_seeds: int, task: int | None = None) -> dict[str, Any]:
-    """``delta`` along the planner's own histories: :func:`jaxbail.runner.simulate` with ``measure_tv``.
+def _untrained(instance: Instance, key: jax.Array) -> LlmPlanner:
+    """A small untrained transformer of ``instance``'s sizes (the smoke test's stand-in for a checkpoint)."""
+    config = ModelConfig(num_observations=instance.num_observations, num_subgoals=instance.num_subgoals,
+                         horizon=instance.horizon, context_episodes=2, layers=1, width=16, heads=2)
+    return LlmPlanner(params=Transformer(config).init_params(key), config=config)
 
-    For an epsilon-greedy planner the exploration episodes are not the wrapped planner's decisions
-    and are left out (SPEC 6's ``delta`` is the distance on the ``(1 - eps)`` share of episodes).
 
-    Returns:
-      ``delta, se, lo, hi``: mean over seeds of the per-seed mean TV(planner, exact BAIL) over its
-      own decisions (95% interval; seeds that explored in every episode are left out);
-      ``per_episode``, ``per_episode_lo``, ``per_episode_hi``: ``[T]`` mean TV in each episode
-      ``1..T`` over the seeds that did not explore in it, with its interval; ``regret``: the mean
-      cumulative gap regret at ``T``; ``episodes``, ``seeds``.
-    """
-    result = simulate(key, instance, planner, num_episodes=num_episodes, num_seeds=num_seeds, task=task,
-                      measure_tv=True, log_points=np.arange(1, num_episodes + 1), progress=False)
-    est, used = delta_estimate(result)
-    if np.isfinite(result.tv_to_bail).all():
-        mean, lo, hi = curve_ci(result.tv_to_bail)
-    else:
-        tv = result.tv_to_bail
-        count = np.isfinite(tv).sum(axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.nanmean(tv, axis=0)
-            half = 1.96 * np.nanstd(tv, axis=0, ddof=1) / np.sqrt(count)
-        lo, hi = mean - half, mean + half
-    return {"delta": est.mean, "se": est.se, "lo": est.lo, "hi": est.hi, "per_episode": mean.tolist(),
-            "per_episode_lo": lo.tolist(), "per_episode_hi": hi.tolist(),
-            "regret": float(result.gap_regret[:, -1].mean()), "episodes": int(num_episodes),
-            "seeds": int(num_seeds), "seeds_used": used}
+register(PlannerEntry(
+    "llm", _from_checkpoint,
+    "a pretrained transformer reading the tokenised history (a checkpoint; shipped for hard and random)",
+    eps_description="the pretrained transformer with per-episode epsilon-greedy exploration",
+    needs_checkpoint=True, single_actor_reason="the pretrained transformer reads one Actor's history",
+    key_free=True, stand_in=_untrained))

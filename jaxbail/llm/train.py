@@ -244,7 +244,8 @@ def pretrain(instance: Instance, path: str | Path, *, deploy_episodes: int = 20,
       the :class:`TrainResult` whose ``record`` is the one saved.
     """
     from jaxbail.llm.checkpoint import save_checkpoint
-    from jaxbail.llm.planner import LlmPlanner, WindowedBail, deployment_delta
+    from jaxbail.llm.deployment import deployment_delta
+    from jaxbail.llm.planner import LlmPlanner, WindowedBail
 
     result = train(instance, log=log, **train_kwargs)
     key = jax.random.PRNGKey(DEPLOY_KEY)

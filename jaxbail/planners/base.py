@@ -1,11 +1,14 @@
-"""The planner interface: a pytree of hyperparameters with three pure functions."""
+"""The planner interface: a pytree of hyperparameters with five functions the runner calls
+(``init``, ``begin_episode``, ``act``, ``end_episode``, ``exploring``) and two that describe the
+planner to the theory (:meth:`Planner.frozen_play`, :meth:`Planner.exploration`)."""
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from jaxbail.belief import Belief, KnownStateBelief
@@ -53,6 +56,42 @@ class Context(NamedTuple):
     instruction: jax.Array | int = -1
 
 
+class MarkovPlay(NamedTuple):
+    """What a planner plays where the theory can evaluate it exactly (SPEC 6's exact lines): at the
+    start of each episode one of ``K`` Markov policies, drawn with probabilities ``weights``.
+
+    Attributes:
+      policies: ``[K, H, S, G]`` (one policy for every task) or ``[K, H, Z, S, G]`` (in task ``z``
+        the policy ``[:, :, z]``: e.g. the true task's expert) subgoal probabilities, float64.
+      weights: ``[K]`` float64 probabilities (``[1.0]`` for a planner that plays one policy).
+      reads_posterior: the planner reads the belief, so the line holds only where the belief cannot
+        move (a frozen posterior) and the state is known (an injective Reporter); ``False`` for a
+        planner that ignores it (``oracle``, ``uniform``): the line holds on every instance.
+      frozen_under: ``[..., G]`` the policy whose subgoals must leave the posterior unmoved for the
+        line to hold; ``None`` (the default): the experts' (SPEC 6's frozen-posterior instance).
+    """
+
+    policies: np.ndarray
+    weights: np.ndarray
+    reads_posterior: bool = True
+    frozen_under: np.ndarray | None = None
+
+
+class Exploration(NamedTuple):
+    """An epsilon-greedy planner's schedule, for the epsilon-BAIL bound (SPEC 6).
+
+    Attributes:
+      scale, power: ``eps_t = min(1, scale * t ** (-power))``.
+      explore: ``[G]`` exploration distribution, or ``None`` for uniform.
+      inner: the planner followed when not exploring.
+    """
+
+    scale: Any
+    power: Any
+    explore: Any
+    inner: Planner
+
+
 class Planner(struct.PyTreeNode):
     """Base class. Subclasses are ``flax.struct`` pytrees: hyperparameters that a
     sweep varies (eps, exploration distribution) are array leaves, so new values
@@ -61,7 +100,17 @@ class Planner(struct.PyTreeNode):
     A planner returns a *distribution* over subgoals; the runner draws from it
     with one uniform, so every planner's randomness is common-random-number
     paired with every other's.
+
+    The runner calls :meth:`init`, :meth:`begin_episode`, :meth:`act`, :meth:`end_episode` and
+    :meth:`exploring` (only ``act`` has no default). The theory (:mod:`jaxbail.theory`) reads
+    :meth:`frozen_play`, :meth:`exploration` and :attr:`bail_bound`; their defaults say "no exact
+    line, no bound", so a new planner gets theory by overriding them, never by a change in theory.
     """
+
+    bail_bound: ClassVar[str | None] = None
+    """Whether SPEC 6's epsilon-BAIL bound is drawn for epsilon-greedy around this planner without a
+    measured ``delta``: ``None`` (it is not; the default), ``""`` (it holds: the planner is BAIL) or a
+    caveat the theory's note carries (drawn as a reference)."""
 
     def init(self, key: jax.Array, ctx: Context) -> Any:
         """Per-seed planner state at the start of a run (default: none)."""
@@ -90,6 +139,23 @@ class Planner(struct.PyTreeNode):
         to BAIL on its own decisions (SPEC 6: the ``(1 - eps)`` share of episodes)."""
         del state
         return jnp.zeros((), bool)
+
+    def frozen_play(self, model: Instance, experts_policy: np.ndarray, task_weights: np.ndarray) -> MarkovPlay | None:
+        """What this planner plays as a fixed Markov policy where its belief never moves, for the
+        theory's exact lines; ``None`` (the default) where it is not one (then the theory has no line).
+
+        Args:
+          model: the instance (one instruction's view; for several Actors the joint view).
+          experts_policy: ``[H, Z, S, G]`` the greedy experts' policy, float64.
+          task_weights: ``[Z]`` the posterior that never moves: the prior (float64, renormalised).
+        """
+        del model, experts_policy, task_weights
+        return None
+
+    def exploration(self) -> Exploration | None:
+        """The epsilon-greedy schedule if this planner explores per episode (the theory's epsilon-BAIL
+        bound), else ``None`` (the default)."""
+        return None
 
 
 def mixture_over_belief(belief: Belief | KnownStateBelief, policy_h: jax.Array) -> jax.Array:

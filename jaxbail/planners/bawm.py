@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxbail import multi_agent
+from jaxbail.belief import prior_log_task
 from jaxbail.experts import greedy
 from jaxbail.instance import MultiAgentInstance
-from jaxbail.planners.base import Context, Planner
+from jaxbail.planners.base import Context, MarkovPlay, Planner
 
 
 def mean_model_plan(task_posterior: jax.Array, transition: jax.Array, reward: jax.Array,
@@ -46,6 +48,9 @@ class Bawm(Planner):
 
     For several Actors the plan is over joint states and subgoals: ``H S^N G^N`` floats per seed."""
 
+    bail_bound = ("drawn for eps-BAWM as a reference: its derivation (a step deviates from the true expert "
+                  "with probability <= 1 - w(z)) covers BAIL, not the mean-model plan")
+
     def init(self, key, ctx: Context):
         model = ctx.model
         return jnp.zeros((model.horizon, model.num_states, model.num_subgoals), jnp.float32)
@@ -55,3 +60,9 @@ class Bawm(Planner):
 
     def act(self, state, ctx: Context):
         return ctx.belief.state_marginal() @ state[ctx.step], state
+
+    def frozen_play(self, model, experts_policy, task_weights):
+        """Its plan under the prior (computed as the simulator does, from the float32 prior); the
+        posterior is frozen when that plan, not the experts, uses only uninformative subgoals."""
+        plan = np.asarray(plan_for(jnp.exp(prior_log_task(model.prior)), model), np.float64)
+        return MarkovPlay(plan[None], np.ones(1), frozen_under=plan)

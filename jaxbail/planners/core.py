@@ -6,8 +6,9 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from jaxbail.planners.base import Context, Planner, mixture_over_belief, task_policy
+from jaxbail.planners.base import Context, Exploration, MarkovPlay, Planner, mixture_over_belief, task_policy
 from jaxbail.sampling import draw_from_probs
 
 
@@ -17,12 +18,22 @@ class Oracle(Planner):
     def act(self, state, ctx: Context):
         return ctx.experts.policy[ctx.step, ctx.true_task, ctx.true_state], state
 
+    def frozen_play(self, model, experts_policy, task_weights):
+        """The true task's expert, on every instance (its per-episode regret is exactly 0)."""
+        return MarkovPlay(experts_policy[None], np.ones(1), reads_posterior=False)
+
 
 class Bail(Planner):
     """BAIL, the perfectly pretrained LLM: ``pi(g|hist) = sum_{z,s} b(z,s) pi*_{z,h}(g|s)``."""
 
+    bail_bound = ""
+
     def act(self, state, ctx: Context):
         return mixture_over_belief(ctx.belief, ctx.experts.policy[ctx.step]), state
+
+    def frozen_play(self, model, experts_policy, task_weights):
+        """The prior mixture of the experts ``sum_z rho(z) pi*_z``."""
+        return MarkovPlay(np.einsum("z,hzsg->hsg", task_weights, experts_policy)[None], np.ones(1))
 
 
 class Uniform(Planner):
@@ -36,6 +47,12 @@ class Uniform(Planner):
 
     def act(self, state, ctx: Context):
         return exploration_probs(self.explore, ctx.model.num_subgoals), state
+
+    def frozen_play(self, model, experts_policy, task_weights):
+        """The exploration policy at every step, on every instance."""
+        probs = np.asarray(exploration_probs(self.explore, model.num_subgoals), np.float64)
+        policy = np.broadcast_to(probs, (model.horizon, model.num_states, model.num_subgoals))
+        return MarkovPlay(policy[None], np.ones(1), reads_posterior=False)
 
 
 def exploration_probs(explore, num_subgoals: int) -> jax.Array:
@@ -56,6 +73,10 @@ class Psrl(Planner):
     def act(self, state, ctx: Context):
         return task_policy(ctx.belief, ctx.experts.policy[ctx.step], state), state
 
+    def frozen_play(self, model, experts_policy, task_weights):
+        """Expert ``k`` with probability ``rho(k)``, drawn per episode."""
+        return MarkovPlay(np.moveaxis(experts_policy, 1, 0), task_weights)
+
 
 class Map(Planner):
     """Greedy baseline: the expert of the posterior mode (ties to the lowest task index)."""
@@ -63,6 +84,10 @@ class Map(Planner):
     def act(self, state, ctx: Context):
         mode = jnp.argmax(ctx.belief.log_task)
         return task_policy(ctx.belief, ctx.experts.policy[ctx.step], mode), state
+
+    def frozen_play(self, model, experts_policy, task_weights):
+        """The expert of the prior's mode."""
+        return MarkovPlay(experts_policy[:, int(np.argmax(task_weights))][None], np.ones(1))
 
 
 class EpsilonGreedy(Planner):
@@ -103,6 +128,9 @@ class EpsilonGreedy(Planner):
     def exploring(self, state):
         """This episode's coin: ``True`` while the exploration policy plays."""
         return state[0]
+
+    def exploration(self) -> Exploration:
+        return Exploration(self.scale, self.power, self.explore, self.inner)
 
     def act(self, state, ctx: Context):
         exploring, inner_state = state

@@ -1,6 +1,20 @@
-"""Planners by name, for the CLI and sweeps."""
+"""Planners by name, in one place: what the CLI, sweeps, experiments and the smoke test read.
+
+A planner is registered once, as a :class:`PlannerEntry`: its builder, a description, its
+epsilon-greedy variant (registered as ``eps_<name>``) and what callers must know (a checkpoint,
+several Actors, whether it draws randomness). Every name, ``eps_`` variants included, resolves
+to a :class:`PlannerName` in :data:`PLANNERS`; nothing outside this module parses the ``eps_`` prefix.
+
+Adding a planner: write its class (a :class:`~jaxbail.planners.base.Planner`) in a new file and
+add one ``register(PlannerEntry(...))`` call, here for the built-in ones or next to the class
+(``jaxbail.llm.planner`` registers ``llm`` that way, so this module never imports ``jaxbail.llm``).
+"""
 
 from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import jax.numpy as jnp
 
@@ -8,20 +22,112 @@ from jaxbail.planners.base import Planner
 from jaxbail.planners.bawm import Bawm
 from jaxbail.planners.core import Bail, Map, Oracle, Psrl, Uniform, epsilon_greedy
 
-PLANNERS: dict[str, str] = {
-    "oracle": "the true task's expert with the true state (regret 0; sanity check)",
-    "bail": "Bayesian aggregated imitation learning: posterior mixture of the experts",
-    "eps_bail": "BAIL with per-episode epsilon-greedy exploration",
-    "psrl": "posterior sampling: one task drawn from the posterior per episode",
-    "map": "the expert of the posterior mode",
-    "uniform": "the exploration policy at every step",
-    "bawm": "the LLM as a world model: optimal plan in the posterior-mean model, re-planned every episode",
-    "eps_bawm": "BAWM with per-episode epsilon-greedy exploration",
-    "llm": "a pretrained transformer reading the tokenised history (a checkpoint; shipped for hard and random)",
-    "eps_llm": "the pretrained transformer with per-episode epsilon-greedy exploration",
-}
-NEEDS_CHECKPOINT = ("llm", "eps_llm")
-"""Planners built from a pretrained checkpoint (``checkpoint=`` or the one shipped for the instance)."""
+__all__ = ["PlannerEntry", "PlannerName", "PLANNERS", "register", "planner_name", "make_planner"]
+
+BUILD_ARGS = ("instance", "checkpoint", "explore")
+"""What a builder may name in its signature; :func:`make_planner` passes exactly the ones it names."""
+
+
+@dataclass(frozen=True)
+class PlannerEntry:
+    """One registered planner.
+
+    Attributes:
+      name: the name on the command line and in sweep files.
+      build: returns the planner; it is called with those of ``instance`` (the environment),
+        ``checkpoint`` (a path or ``None``) and ``explore`` (``[G]`` or ``None``) that its
+        signature names, so a planner class without fields is its own builder.
+      description: one line for ``jaxbail list``.
+      eps_description: if given, ``eps_<name>`` is registered too: this planner inside
+        :func:`~jaxbail.planners.core.epsilon_greedy` (``--eps`` sets its schedule).
+      needs_checkpoint: built from a pretrained checkpoint (``--checkpoint``; default the one
+        shipped for the instance); the run measures its ``delta`` to BAIL.
+      single_actor_reason: why it cannot run with several Actors (``None``: it can).
+      key_free: ``begin_episode`` ignores its key, so ``epsilon_greedy(planner, 0)`` plays bit for bit
+        what the planner plays and its cells can batch with its ``eps_`` variant's.
+      stand_in: for ``needs_checkpoint`` planners, ``stand_in(instance, key)`` the same planner with
+        untrained weights of the instance's sizes (the smoke test runs it without a checkpoint).
+    """
+
+    name: str
+    build: Callable[..., Planner]
+    description: str
+    eps_description: str | None = None
+    needs_checkpoint: bool = False
+    single_actor_reason: str | None = None
+    key_free: bool = False
+    stand_in: Callable[[Any, Any], Planner] | None = None
+
+    def make(self, *, instance=None, checkpoint=None, explore=None) -> Planner:
+        """The planner itself (never the ``eps_`` variant)."""
+        if self.needs_checkpoint and instance is None:
+            raise ValueError(f"planner {self.name!r} needs the instance it runs on (to pick and check its checkpoint)")
+        given = {"instance": instance, "checkpoint": checkpoint, "explore": explore}
+        wanted = inspect.signature(self.build).parameters
+        return self.build(**{k: v for k, v in given.items() if k in wanted})
+
+
+@dataclass(frozen=True)
+class PlannerName:
+    """A name of :data:`PLANNERS`: a registered planner, or (``epsilon``) its ``eps_`` variant."""
+
+    name: str
+    entry: PlannerEntry
+    epsilon: bool
+
+    @property
+    def description(self) -> str:
+        return self.entry.eps_description if self.epsilon else self.entry.description
+
+    @property
+    def takes_eps(self) -> bool:
+        """An epsilon-greedy planner: ``--eps`` / ``planner.eps`` apply."""
+        return self.epsilon
+
+    @property
+    def needs_checkpoint(self) -> bool:
+        return self.entry.needs_checkpoint
+
+    @property
+    def batches_with_eps(self) -> bool:
+        """Runs as ``epsilon_greedy(planner, 0)`` (bit for bit the same play) so that its cells batch with
+        its ``eps_`` variant's: a planner without exploration whose ``begin_episode`` ignores its key."""
+        return not self.epsilon and self.entry.eps_description is not None and self.entry.key_free
+
+    def wrap(self, planner: Planner, eps_scale: float = 0.1, eps_power: float = 0.0, explore=None) -> Planner:
+        """``planner`` (built by the entry) as this name plays it: inside the epsilon-greedy wrapper for ``eps_``."""
+        return epsilon_greedy(planner, eps_scale, eps_power, explore) if self.epsilon else planner
+
+
+PLANNERS: dict[str, PlannerName] = {}
+"""Every planner name (``eps_`` variants included), in registration order."""
+
+
+def register(entry: PlannerEntry) -> PlannerEntry:
+    """Add ``entry`` (and ``eps_<name>`` if it has an ``eps_description``) to :data:`PLANNERS`.
+
+    Raises:
+      ValueError: a name already taken.
+    """
+    names = [entry.name] + ([f"eps_{entry.name}"] if entry.eps_description is not None else [])
+    for name in names:
+        if name in PLANNERS:
+            raise ValueError(f"planner {name!r} is already registered")
+    PLANNERS[entry.name] = PlannerName(entry.name, entry, False)
+    if entry.eps_description is not None:
+        PLANNERS[names[1]] = PlannerName(names[1], entry, True)
+    return entry
+
+
+def planner_name(name: str) -> PlannerName:
+    """The registered name ``name``.
+
+    Raises:
+      ValueError: an unknown name (the message lists the known ones).
+    """
+    if name not in PLANNERS:
+        raise ValueError(f"unknown planner {name!r} (choose from {', '.join(PLANNERS)})")
+    return PLANNERS[name]
 
 
 def make_planner(name: str, *, eps_scale: float = 0.1, eps_power: float = 0.0, explore=None,
@@ -37,22 +143,22 @@ def make_planner(name: str, *, eps_scale: float = 0.1, eps_power: float = 0.0, e
       ValueError: an unknown name; :class:`jaxbail.llm.CheckpointError` (a ``ValueError``) for a
         missing, unreadable or mismatched checkpoint.
     """
-    if name not in PLANNERS:
-        raise ValueError(f"unknown planner {name!r} (choose from {', '.join(PLANNERS)})")
-    if name in NEEDS_CHECKPOINT:
-        from jaxbail.llm.checkpoint import default_checkpoint
-        from jaxbail.llm.planner import eps_llm, llm_planner_from_checkpoint
+    spec = planner_name(name)
+    planner = spec.entry.make(instance=instance, checkpoint=checkpoint, explore=explore)
+    return spec.wrap(planner, eps_scale, eps_power, explore)
 
-        if instance is None:
-            raise ValueError(f"planner {name!r} needs the instance it runs on (to pick and check its checkpoint)")
-        path = default_checkpoint(instance) if checkpoint is None else checkpoint
-        llm = llm_planner_from_checkpoint(path, instance)
-        return llm if name == "llm" else eps_llm(llm, eps_scale, eps_power, explore)
-    base = {"oracle": Oracle, "bail": Bail, "eps_bail": Bail, "psrl": Psrl, "map": Map, "bawm": Bawm,
-            "eps_bawm": Bawm}
-    if name == "uniform":
-        return Uniform(explore=None if explore is None else jnp.asarray(explore, jnp.float32))
-    planner = base[name]()
-    if name.startswith("eps_"):
-        planner = epsilon_greedy(planner, eps_scale, eps_power, explore)
-    return planner
+
+def _uniform(explore=None) -> Uniform:
+    return Uniform(explore=None if explore is None else jnp.asarray(explore, jnp.float32))
+
+
+register(PlannerEntry("oracle", Oracle, "the true task's expert with the true state (regret 0; sanity check)",
+                      key_free=True))
+register(PlannerEntry("bail", Bail, "Bayesian aggregated imitation learning: posterior mixture of the experts",
+                      eps_description="BAIL with per-episode epsilon-greedy exploration", key_free=True))
+register(PlannerEntry("psrl", Psrl, "posterior sampling: one task drawn from the posterior per episode"))
+register(PlannerEntry("map", Map, "the expert of the posterior mode", key_free=True))
+register(PlannerEntry("uniform", _uniform, "the exploration policy at every step", key_free=True))
+register(PlannerEntry("bawm", Bawm, "the LLM as a world model: optimal plan in the posterior-mean model, "
+                      "re-planned every episode", eps_description="BAWM with per-episode epsilon-greedy exploration",
+                      key_free=True))
