@@ -385,15 +385,13 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    import inspect
-
     from jaxbail.instances import INSTANCES
+    from jaxbail.instances.registry import parameters
     from jaxbail.planners import PLANNERS
 
     print("instances:")
-    for name, fn in INSTANCES.items():
-        params = [p for p in inspect.signature(fn).parameters if p != "key"] + (["seed"] if name == "random" else [])
-        print(f"  {name:<12} {(fn.__doc__ or '').strip().splitlines()[0]}  params: {', '.join(params)}")
+    for name, family in INSTANCES.items():
+        print(f"  {name:<12} {family.description}  params: {', '.join(parameters(name))}")
     print("planners:")
     for name, spec in PLANNERS.items():
         print(f"  {name:<12} {spec.description}")

@@ -26,7 +26,6 @@ TOP_KEYS = {"name", "seed", "episodes", "seeds", "mode", "task", "belief", "inst
             "description"}
 INSTANCE_KEYS = {"name", "file", "params"}
 PLANNER_KEYS = {"name", "eps"}
-ARRAY_PARAMS = {"prior", "instruction_probs"}
 TABLE_COLUMNS = ["cell_id", "instance", "params", "planner", "eps", "mode", "task", "episodes_total", "seeds",
                  "seed", "episode", "regret_mean", "regret_lo", "regret_hi", "return_regret_mean",
                  "true_task_posterior_mean", "slope", "slope_lo", "slope_hi", "per_episode_regret_last",
@@ -45,10 +44,12 @@ class Cell(dict):
         return hashlib.sha1(json.dumps(self, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def _as_list(value: Any, key: str, array_valued: bool = False) -> list:
-    """A scalar is one value; a list is a grid axis (for array-valued keys: a list of lists)."""
-    if array_valued:
-        if isinstance(value, list) and value and all(isinstance(v, list) for v in value):
+def _as_list(value: Any, key: str, list_valued: bool = False) -> list:
+    """A scalar is one value; a list is a grid axis. For a key that takes a list as one value
+    (``list_valued``: from the generator's annotations), a list holding lists is a grid axis and any
+    other value one value."""
+    if list_valued:
+        if isinstance(value, list) and any(isinstance(v, list) for v in value):
             return value
         return [value]
     if isinstance(value, list):
@@ -88,6 +89,7 @@ def expand_cells(config: dict[str, Any]) -> list[Cell]:
     from jaxbail.experiment import parse_eps
     from jaxbail.instance import InstanceError, load_instance
     from jaxbail.instances import INSTANCES, instance_by_name
+    from jaxbail.instances.registry import list_valued
     from jaxbail.planners import PLANNERS
 
     unknown = sorted(set(k for k in config if not k.startswith("_")) - TOP_KEYS)
@@ -149,7 +151,8 @@ def expand_cells(config: dict[str, Any]) -> list[Cell]:
         if not isinstance(params, dict):
             raise SweepError(f"{where}.params: must be a table")
         keys = sorted(params)
-        axes = [_as_list(params[k], f"{where}.params.{k}", k in ARRAY_PARAMS) for k in keys]
+        lists = list_valued(name)
+        axes = [_as_list(params[k], f"{where}.params.{k}", k in lists) for k in keys]
         for combo in itertools.product(*axes):
             values = dict(zip(keys, combo))
             try:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from jaxbail.instance import Instance, make_instance
 from jaxbail.instances._common import check_int, check_prior, check_unit
 
 
-def actor_slip(num_tasks: int = 3, horizon: int = 4, slip: float = 0.2, prior=None) -> Instance:
+def actor_slip(num_tasks: int = 3, horizon: int = 4, slip: float = 0.2,
+               prior: Sequence[float] | None = None) -> Instance:
     """Locations ``0 .. Z`` and a ``found`` state ``Z + 1``; subgoal ``g`` asks the
     Actor to go to location ``g``, which it reaches with probability ``1 - slip``
     (otherwise it stays where it is). In task ``z`` the treasure lies at location

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from jaxbail.instance import InstanceError, MultiAgentInstance, check_joint_budget, make_multi_agent_instance
 from jaxbail.instances._common import check_int, check_prior, check_unit
 
 
-def coordination(num_actors: int = 2, num_tasks: int = 3, horizon: int = 5, prior=None,
-                 reveal=1.0) -> MultiAgentInstance:
+def coordination(num_actors: int = 2, num_tasks: int = 3, horizon: int = 5, prior: Sequence[float] | None = None,
+                 reveal: float | Sequence[float] = 1.0) -> MultiAgentInstance:
     """Several Actors under one Planner: the multi-agent analogue of ``hard`` (BAIL linear, eps-BAIL sublinear).
 
     Every Actor has the states ``0`` = home and ``1 + z`` = the signpost of task ``z``, and the

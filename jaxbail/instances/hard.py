@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from jaxbail.instance import Instance, make_instance
 from jaxbail.instances._common import check_instructions, check_int, check_prior, check_unit
 
 
-def hard(num_tasks: int = 3, horizon: int = 5, prior=None, reveal: float = 1.0, num_instructions: int | None = None,
-         instruction_probs=None) -> Instance:
+def hard(num_tasks: int = 3, horizon: int = 5, prior: Sequence[float] | None = None, reveal: float = 1.0,
+         num_instructions: int | None = None, instruction_probs: Sequence[float] | None = None) -> Instance:
     """The SPEC 6 linear-regret instance.
 
     States: ``0`` = home, ``1 + z`` = the signpost of task ``z``. Subgoals

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import jax
 import jax.numpy as jnp
 
@@ -14,7 +16,7 @@ REPORTERS = ("identity", "noisy", "aliased", "dirichlet")
 def random_instance(key: jax.Array | int = 0, num_tasks: int = 4, num_states: int = 4, num_subgoals: int = 3,
                     horizon: int = 4, reporter: str = "identity", num_observations: int | None = None,
                     noise: float = 0.1, concentration: float = 1.0, num_instructions: int | None = None,
-                    instruction_probs=None) -> Instance:
+                    instruction_probs: Sequence[float] | None = None) -> Instance:
     """A random instance: ``init`` and ``transition`` rows ~ Dirichlet(``concentration``),
     rewards ~ U[0, 1], a uniform prior.
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from jaxbail.instance import Instance, make_instance
@@ -9,7 +11,8 @@ from jaxbail.instances._common import check_unit
 from jaxbail.instances.hard import hard
 
 
-def safe_arm(num_tasks: int = 3, horizon: int = 5, safe: float = 0.6, prior=None, reveal: float = 1.0) -> Instance:
+def safe_arm(num_tasks: int = 3, horizon: int = 5, safe: float = 0.6, prior: Sequence[float] | None = None,
+             reveal: float = 1.0) -> Instance:
     """An instance where BAWM (plan in the posterior-mean model) and BAIL (mix the experts) differ.
 
     The states, arms and probe of :func:`~jaxbail.instances.hard` (state ``0`` = home, ``1 + z`` =
