@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -11,7 +14,22 @@ import reference as ref
 from jaxbail.belief import Belief
 from jaxbail.experts import compute_experts
 from jaxbail.instances import hard, random_instance
-from jaxbail.planners import Bail, Context, EpsilonGreedy, Map, Oracle, Psrl, Uniform, epsilon_greedy, make_planner
+from jaxbail.planners import (
+    PLANNERS,
+    Bail,
+    Context,
+    EpsilonGreedy,
+    Map,
+    Oracle,
+    Planner,
+    PlannerEntry,
+    Psrl,
+    Uniform,
+    epsilon_greedy,
+    make_planner,
+    planner_name,
+    register,
+)
 from jaxbail.sampling import draw_from_probs
 
 ATOL = 1e-5
@@ -233,3 +251,169 @@ def test_make_planner_uniform_with_explore_list_gives_a_drawable_distribution():
         state = planner.begin_episode(jax.random.PRNGKey(1), state, ctx)
         for u in (0.0, 0.5, 0.99):
             assert int(draw_one(planner, state, ctx, jnp.float32(u))) == 2, name
+
+
+# --- the registry, the planners' self-description for the theory, and the README's worked example ---
+
+README = Path(__file__).parent.parent / "README.md"
+
+
+def _readme_example() -> str:
+    """The first python block after the README's ``### Adding a planner`` heading."""
+    text = README.read_text()
+    section = text[text.index("### Adding a planner"):]
+    start = section.index("```python\n") + len("```python\n")
+    return section[start:section.index("```", start)]
+
+
+@pytest.fixture()
+def stubborn():
+    """Run the README's example (it registers ``stubborn`` and ``eps_stubborn``); unregister afterwards."""
+    namespace: dict = {}
+    exec(compile(_readme_example(), str(README), "exec"), namespace)
+    try:
+        yield namespace["Stubborn"]
+    finally:
+        for name in ("stubborn", "eps_stubborn"):
+            PLANNERS.pop(name, None)
+
+
+def test_readme_planner_runs_in_simulate_the_cli_sweeps_and_the_theory(stubborn, capsys, tmp_path):
+    from jaxbail import cli, theory
+    from jaxbail.runner import simulate
+    from jaxbail.sweep import expand_cells, load_sweep
+
+    assert PLANNERS["stubborn"].description == "the expert of task 0, whatever the posterior says"
+    assert PLANNERS["eps_stubborn"].takes_eps and not PLANNERS["stubborn"].takes_eps
+    assert PLANNERS["stubborn"].batches_with_eps
+    assert isinstance(make_planner("stubborn"), stubborn)
+    horizon, episodes, prior = 4, 30, [0.5, 0.3, 0.2]
+    instance = hard(3, horizon, prior=prior)
+    # in task 1 expert 0 pulls arm 0 at every step: gap 1 per step, deterministic
+    result = simulate(jax.random.PRNGKey(0), instance, make_planner("stubborn"), num_episodes=episodes, num_seeds=4,
+                      task=1, progress=False)
+    np.testing.assert_array_equal(result.gap_regret[:, -1], episodes * horizon)
+    # the theory's exact line, against float64 policy evaluation of expert 0 in the reference
+    model = ref.model_of(instance)
+    expert = ref.experts(model)
+    rho = model.prior / model.prior.sum()
+    want = rho @ (ref.policy_value(model, expert.policy) - ref.policy_value(model, expert.policy[:, 0]))
+    line = theory.theory_for(instance, make_planner("stubborn"), episodes)
+    assert line.kind == "exact_line"
+    np.testing.assert_allclose(line.per_episode, want, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(want, horizon * (1 - rho[0]), rtol=1e-12)
+    eps = theory.theory_for(instance, make_planner("eps_stubborn", eps_scale=0.1), episodes)
+    assert eps.kind is None
+    assert eps.note == "no bound for epsilon-greedy around Stubborn without its measured delta to BAIL"
+    # the CLI, in this process (its --planner choices are the registry's)
+    code = cli.main(["run", "--instance", "hard", "--param", "horizon=4", "--param", "prior=0.5,0.3,0.2",
+                     "--planner", "stubborn", "--mode", "fixed", "--task", "1", "--episodes", str(episodes),
+                     "--seeds", "4", "--json", "--no-progress"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["regret_mean"] == episodes * horizon and out["theory"]["kind"] == "exact_line"
+    assert out["theory"]["value"] == pytest.approx(episodes * horizon, rel=1e-12)
+    # a sweep expands eps values for the eps_ variant only
+    config = tmp_path / "s.toml"
+    config.write_text('[instance]\nname = "hard"\n[planner]\nname = ["stubborn", "eps_stubborn"]\n'
+                      'eps = ["0.1", "auto"]\n')
+    cells = expand_cells(load_sweep(config))
+    assert [(c["planner"], c["eps"]) for c in cells] == [("stubborn", None), ("eps_stubborn", "0.1"),
+                                                         ("eps_stubborn", "auto")]
+
+
+def test_registry_names_carry_what_callers_ask():
+    assert list(PLANNERS) == ["oracle", "bail", "eps_bail", "psrl", "map", "uniform", "bawm", "eps_bawm", "llm",
+                              "eps_llm"]
+    assert {n for n, s in PLANNERS.items() if s.takes_eps} == {"eps_bail", "eps_bawm", "eps_llm"}
+    assert {n for n, s in PLANNERS.items() if s.needs_checkpoint} == {"llm", "eps_llm"}
+    assert {n for n, s in PLANNERS.items() if s.batches_with_eps} == {"bail", "bawm", "llm"}
+    assert {n for n, s in PLANNERS.items() if s.entry.single_actor_reason} == {"llm", "eps_llm"}
+    for name, spec in PLANNERS.items():
+        assert spec.name == name and spec.description
+        assert (spec.entry.stand_in is not None) == spec.needs_checkpoint
+        assert name == (f"eps_{spec.entry.name}" if spec.takes_eps else spec.entry.name)
+    with pytest.raises(ValueError, match=r"^unknown planner 'eps_psrl' \(choose from oracle, bail, eps_bail, "):
+        planner_name("eps_psrl")
+    before = dict(PLANNERS)
+    with pytest.raises(ValueError, match=r"^planner 'bail' is already registered$"):
+        register(PlannerEntry("bail", Bail, "again"))
+    with pytest.raises(ValueError, match=r"^planner 'map' is already registered$"):
+        register(PlannerEntry("map", Map, "again", eps_description="again"))
+    with pytest.raises(ValueError, match=r"^planner 'eps_map': a name starting with eps_ is an epsilon-greedy "
+                       r"variant; register 'map' with eps_description instead$"):
+        register(PlannerEntry("eps_map", Map, "again"))
+    assert PLANNERS == before  # a refused entry leaves nothing behind
+    with pytest.raises(ValueError, match=r"^planner 'eps_llm' needs the instance it runs on"):
+        make_planner("eps_llm")
+
+
+def test_batching_as_eps_zero_plays_bit_for_bit_what_the_planner_plays():
+    """``batches_with_eps``: the wrapper at eps = 0 gives the very same run (same key, same regret bits)."""
+    from jaxbail.runner import simulate
+
+    instance = random_instance(1, num_tasks=2, num_states=3, num_subgoals=2, horizon=3, reporter="noisy")
+    for name in ("bail", "bawm"):
+        plain = make_planner(name)
+        runs = [simulate(jax.random.PRNGKey(5), instance, p, num_episodes=6, num_seeds=16, progress=False)
+                for p in (plain, epsilon_greedy(plain, 0.0))]
+        np.testing.assert_array_equal(runs[0].gap_regret, runs[1].gap_regret)
+        np.testing.assert_array_equal(runs[0].return_regret, runs[1].return_regret)
+
+
+class _Silent(Planner):
+    """A planner that says nothing about itself (the defaults)."""
+
+    def act(self, state, ctx):
+        return jnp.full((ctx.model.num_subgoals,), 1.0 / ctx.model.num_subgoals), state
+
+
+def test_theory_reads_the_planners_description_and_defaults_to_none():
+    from jaxbail import theory
+
+    instance = hard(3, 4, prior=[0.5, 0.3, 0.2])
+    assert _Silent().frozen_play(instance, None, None) is None and _Silent().exploration() is None
+    assert theory.theory_for(instance, _Silent(), 10).note == "no exact line for planner _Silent"
+    assert theory.theory_for(instance, epsilon_greedy(_Silent()), 10).note == (
+        "no bound for epsilon-greedy around _Silent without its measured delta to BAIL")
+    wrapped = epsilon_greedy(Bail(), 0.3, 0.5, [0.1, 0.2, 0.3, 0.4])
+    schedule = wrapped.exploration()
+    assert schedule.inner is wrapped.inner and float(schedule.scale) == pytest.approx(0.3)
+    np.testing.assert_array_equal(np.asarray(schedule.explore), np.asarray(wrapped.explore))
+    # each MarkovPlay against the float64 reference on hard (frozen, injective)
+    model = ref.model_of(instance)
+    expert = ref.experts(model).policy
+    rho = model.prior / model.prior.sum()
+    values = ref.policy_value(model, expert)
+    want = {"oracle": np.zeros(3),
+            "bail": values - ref.policy_value(model, np.einsum("z,hzsg->hsg", rho, expert)),
+            "map": values - ref.policy_value(model, expert[:, 0]),
+            "psrl": values - rho @ np.stack([ref.policy_value(model, expert[:, k]) for k in range(3)]),
+            "uniform": values - ref.policy_value(model, np.full((4, 4, 4), 0.25))}
+    for name, per_task in want.items():
+        for task in (None, 1):
+            line = theory.exact_line(instance, make_planner(name), task)
+            np.testing.assert_allclose(line.per_episode, rho @ per_task if task is None else per_task[task],
+                                       rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+def test_no_planner_module_imports_up_the_layers():
+    """``jaxbail.planners`` imports neither the runner nor ``jaxbail.llm``; ``jaxbail.llm.planner`` no runner."""
+    import ast
+
+    package = Path(__file__).parent.parent / "jaxbail"
+
+    def imported(path):
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names.add(node.module)
+                names.update(f"{node.module}.{alias.name}" for alias in node.names)
+            elif isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+        return names
+
+    for path in sorted((package / "planners").glob("*.py")) + [package / "llm" / "planner.py"]:
+        names = imported(path)
+        assert not {n for n in names if n.startswith(("jaxbail.runner", "jaxbail.experiment"))}, path
+        if path.parent.name == "planners":
+            assert not {n for n in names if n.startswith("jaxbail.llm")}, path

@@ -58,10 +58,11 @@ class PlannerEntry:
     key_free: bool = False
     stand_in: Callable[[Any, Any], Planner] | None = None
 
-    def make(self, *, instance=None, checkpoint=None, explore=None) -> Planner:
-        """The planner itself (never the ``eps_`` variant)."""
+    def make(self, *, instance=None, checkpoint=None, explore=None, called: str | None = None) -> Planner:
+        """The planner itself (never the ``eps_`` variant); ``called`` is the name messages use (default ``name``)."""
         if self.needs_checkpoint and instance is None:
-            raise ValueError(f"planner {self.name!r} needs the instance it runs on (to pick and check its checkpoint)")
+            raise ValueError(f"planner {called or self.name!r} needs the instance it runs on (to pick and check its "
+                             "checkpoint)")
         given = {"instance": instance, "checkpoint": checkpoint, "explore": explore}
         wanted = inspect.signature(self.build).parameters
         return self.build(**{k: v for k, v in given.items() if k in wanted})
@@ -107,8 +108,11 @@ def register(entry: PlannerEntry) -> PlannerEntry:
     """Add ``entry`` (and ``eps_<name>`` if it has an ``eps_description``) to :data:`PLANNERS`.
 
     Raises:
-      ValueError: a name already taken.
+      ValueError: a name already taken, or a name starting with ``eps_``.
     """
+    if entry.name.startswith("eps_"):
+        raise ValueError(f"planner {entry.name!r}: a name starting with eps_ is an epsilon-greedy variant; register "
+                         f"{entry.name[len('eps_'):]!r} with eps_description instead")
     names = [entry.name] + ([f"eps_{entry.name}"] if entry.eps_description is not None else [])
     for name in names:
         if name in PLANNERS:
@@ -144,7 +148,7 @@ def make_planner(name: str, *, eps_scale: float = 0.1, eps_power: float = 0.0, e
         missing, unreadable or mismatched checkpoint.
     """
     spec = planner_name(name)
-    planner = spec.entry.make(instance=instance, checkpoint=checkpoint, explore=explore)
+    planner = spec.entry.make(instance=instance, checkpoint=checkpoint, explore=explore, called=name)
     return spec.wrap(planner, eps_scale, eps_power, explore)
 
 
