@@ -234,3 +234,62 @@ eps = "anytime:1"
     # BAWM's mean model (w = 1/2) ties every target: the lowest index, task 0's target; H (1 - 1/2) per episode
     assert last["bawm"]["theory_kind"] == "exact_line" and float(last["bawm"]["theory_value"]) == pytest.approx(20.0)
     assert last["eps_bawm"]["theory_kind"] == "upper_bound"
+
+
+def test_which_parameters_take_lists_comes_from_the_generators_annotations():
+    from jaxbail.instances import list_valued
+
+    assert list_valued("hard") == {"prior", "instruction_probs"}
+    assert list_valued("random") == {"instruction_probs"}
+    assert list_valued("actor_slip") == list_valued("safe_arm") == {"prior"}
+    assert list_valued("coordination") == {"prior", "reveal"}
+
+
+@pytest.mark.parametrize("reveal, want", [
+    ("[0.5, 0.8]", [[0.5, 0.8]]),               # a per-Actor list is one value
+    ("[[0.5, 0.8], 1.0]", [[0.5, 0.8], 1.0]),   # a list holding lists is a grid axis
+    ("0.5", [0.5]),
+])
+def test_a_per_actor_reveal_list_is_one_value_and_a_list_of_them_an_axis(tmp_path, reveal, want):
+    config = write(tmp_path, f"""
+[instance]
+name = "coordination"
+params = {{ num_actors = 2, num_tasks = 2, horizon = 2, reveal = {reveal} }}
+[planner]
+name = "bail"
+""")
+    assert [c["instance"]["params"]["reveal"] for c in expand_cells(load_sweep(config))] == want
+
+
+def test_a_new_family_is_one_generator_and_one_entry(tmp_path, monkeypatch, capsys):
+    """A generator registered in the test: its key becomes ``seed``, its ``Sequence`` parameter takes lists,
+    its unannotated one is a scalar whose list is a grid axis; ``jaxbail list`` shows it."""
+    from collections.abc import Sequence
+
+    from jaxbail.instances import INSTANCES, Family, hard, instance_by_name, parameters
+
+    seen = []
+
+    def toy(key=0, weights: Sequence[float] | None = None, horizon=2):
+        """A toy family: ``hard`` with two tasks."""
+        seen.append(key)
+        return hard(2, horizon, prior=weights)
+
+    monkeypatch.setitem(INSTANCES, "toy", Family(toy, {"default": ({"seed": 0}, {"seed": 1})}))
+    assert list(parameters("toy")) == ["weights", "horizon", "seed"]
+    instance_by_name("toy", seed=7)
+    assert seen == [7]
+    config = write(tmp_path, """
+[instance]
+name = "toy"
+params = { seed = [1, 2], weights = [0.3, 0.7], horizon = [2, 3] }
+[planner]
+name = "bail"
+""")
+    cells = expand_cells(load_sweep(config))
+    assert sorted((c["instance"]["params"]["seed"], c["instance"]["params"]["horizon"]) for c in cells) == [
+        (1, 2), (1, 3), (2, 2), (2, 3)]
+    assert all(c["instance"]["params"]["weights"] == [0.3, 0.7] for c in cells)
+    assert main(["list"]) == 0
+    listed = capsys.readouterr().out
+    assert "  toy          A toy family: ``hard`` with two tasks.  params: weights, horizon, seed" in listed
