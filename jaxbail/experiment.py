@@ -145,7 +145,7 @@ def run_and_summarize(instance: Instance, planner_name: str, *, num_episodes: in
                       expert_temperature=expert_temperature, progress=progress, measure_tv=pretrained)
     delta = bound_delta = None
     if pretrained:
-        from jaxbail.llm.planner import delta_estimate
+        from jaxbail.llm.deployment import delta_estimate
 
         est, used = delta_estimate(result)
         if used:
