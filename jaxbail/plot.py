@@ -122,9 +122,9 @@ def regret_panel(ax, curves: list[dict[str, Any]], *, title: str | None = None, 
                  legend: str = "inside", floor: float = 1e-3) -> None:
     """The measured-against-theory panel every regret figure uses (``jaxbail plot``, each claim of
     ``jaxbail reproduce``, the notebooks): cumulative regret against T on log-log axes, per curve the
-    measured mean with its 95% band and, in the same colour, its theory (dotted: an exact line; dashed:
-    an upper bound), and a ``sqrt(T)`` reference slope (``guide``; through a third of the smallest
-    final mean: the paper's rate, drawn without a constant).
+    measured mean (solid, with markers) with its 95% band and, in the same colour, its theory (dotted:
+    an exact line; dashed: an upper bound), and a ``sqrt(T)`` reference slope (``guide``; through a third
+    of the smallest final mean: the paper's rate, drawn without a constant).
 
     ``curves``: dicts with ``label``, ``episodes``, ``mean``, ``lo``, ``hi`` and optionally ``theory``
     (values at ``episodes`` or ``None``) and ``theory_kind`` (``"exact_line"`` or ``"upper_bound"``); build
@@ -134,7 +134,8 @@ def regret_panel(ax, curves: list[dict[str, Any]], *, title: str | None = None, 
     for i, curve in enumerate(curves):
         t = np.asarray(curve["episodes"], float)
         mean = np.maximum(np.asarray(curve["mean"], float), floor)
-        line, = ax.plot(t, mean, label=curve["label"], linewidth=1.5, **style(i))
+        # measured: solid, told apart by marker and colour; the theory keeps the dotted and dashed patterns
+        line, = ax.plot(t, mean, label=curve["label"], linewidth=1.5, **{**style(i), "linestyle": "-"})
         ax.fill_between(t, np.maximum(np.asarray(curve["lo"], float), floor), np.asarray(curve["hi"], float),
                         color=line.get_color(), alpha=0.2, linewidth=0)
         th = curve.get("theory")

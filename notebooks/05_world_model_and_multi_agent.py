@@ -159,7 +159,7 @@ for i, label in enumerate(("bawm", "bail")):
     s, c = runs[label]["summary"], runs[label]["theory"]["per_episode_regret"]
     t, cum = np.asarray(s["curve"]["episodes"], float), np.asarray(s["curve"]["regret_mean"])
     window = np.diff(np.concatenate([[0.0], cum])) / np.diff(np.concatenate([[0.0], t]))
-    st = plot.style(3 * i)
+    st = {**plot.style(3 * i), "linestyle": "-"}  # the colours and markers of the left panel
     ax2.plot(t, window, label=f"measured: {PLANNER_NAMES[label]}", **st)
     ax2.axhline(c, color=st["color"], linestyle=":", linewidth=2, label=f"theory: {PLANNER_NAMES[label]}, c = {c:.3f}")
 ax2.set(xscale="log", ylim=(0, 4.5), xlabel="episode t", ylabel="mean regret per episode\n(between logged points)",
