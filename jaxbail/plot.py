@@ -10,13 +10,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["load_table", "plot_results", "regret_curves", "final_regret_against", "posterior_mass", "style"]
+__all__ = ["load_table", "plot_results", "regret_panel", "regret_curves", "curve_from_result", "curve_from_summary",
+           "final_regret_against", "posterior_mass", "style", "pyplot", "save_figure"]
 
 LINESTYLES = ["-", "--", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1))]
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 
 
-def _pyplot():
+def pyplot():
+    """``matplotlib.pyplot``, on the non-interactive Agg backend outside a notebook kernel."""
     try:
         import matplotlib
 
@@ -91,37 +93,81 @@ def _group_title(cell: dict[str, Any]) -> str:
     return f"{cell['instance']}({params}) {cell['mode']}{task}"
 
 
-def regret_curves(ax, cells: list[dict[str, Any]], *, guide: bool = True) -> None:
-    """Cumulative regret against T on log-log axes: mean with 95% band per cell, its exact line
-    (dotted) or epsilon-BAIL bound (dashed), and a ``sqrt(T)`` reference slope."""
-    kinds = set()
-    for i, cell in enumerate(cells):
-        st = style(i)
-        t, mean = cell["episodes"], np.maximum(cell["mean"], 1e-12)
-        line, = ax.plot(t, mean, label=_label(cell), linewidth=1.5, **st)
-        ax.fill_between(t, np.maximum(cell["lo"], 1e-12), cell["hi"], color=line.get_color(), alpha=0.18,
-                        linewidth=0)
-        theory = cell["theory"]
-        if np.isfinite(theory).any():
-            kinds.add(cell["theory_kind"])
-            ax.plot(t, np.where(theory > 0, theory, np.nan), color=line.get_color(), linewidth=1.0,
-                    linestyle=":" if cell["theory_kind"] == "exact_line" else (0, (6, 2)))
-    if "exact_line" in kinds:
-        ax.plot([], [], color="black", linestyle=":", linewidth=1.0, label="theory: exact line (dotted)")
-    if "upper_bound" in kinds:
-        ax.plot([], [], color="black", linestyle=(0, (6, 2)), linewidth=1.0,
-                label="theory: eps-BAIL upper bound (dashed)")
-    if guide and cells:
-        t = cells[0]["episodes"].astype(float)
-        anchor = max(np.nanmax([np.nanmax(c["mean"]) for c in cells]) / 10, 1e-6)
-        ax.plot(t, anchor * np.sqrt(t / t[-1]), color="0.5", linewidth=0.8, linestyle=(0, (1, 3)),
-                label="sqrt(T) reference slope")
+THEORY_LINESTYLE = {"exact_line": ":", "upper_bound": (0, (6, 2))}
+THEORY_WORDS = {"exact_line": "exact line c T", "upper_bound": "upper bound (SPEC 6)"}
+
+
+def curve_from_result(result, th, label: str) -> dict[str, Any]:
+    """A :func:`regret_panel` curve from a :class:`~jaxbail.runner.SimulationResult` and its
+    :class:`~jaxbail.theory.Theory` (``None``: no theory drawn)."""
+    from jaxbail import stats, theory
+
+    mean, lo, hi = stats.curve_ci(result.gap_regret)
+    line = None if th is None else theory.theory_curve(th, result.episodes)
+    return {"label": label, "episodes": result.episodes, "mean": mean, "lo": lo, "hi": hi, "theory": line,
+            "theory_kind": None if line is None else th.kind}
+
+
+def curve_from_summary(summary: dict[str, Any], label: str) -> dict[str, Any]:
+    """A :func:`regret_panel` curve from a run's JSON summary (:func:`jaxbail.experiment.summarize`)."""
+    curve = summary["curve"]
+    line = curve["theory"]
+    return {"label": label, "episodes": curve["episodes"], "mean": curve["regret_mean"], "lo": curve["regret_lo"],
+            "hi": curve["regret_hi"],
+            "theory": None if line is None else [np.nan if v is None else v for v in line],
+            "theory_kind": None if line is None or summary["theory"] is None else summary["theory"]["kind"]}
+
+
+def regret_panel(ax, curves: list[dict[str, Any]], *, title: str | None = None, guide: bool = True,
+                 legend: str = "inside", floor: float = 1e-3) -> None:
+    """The measured-against-theory panel every regret figure uses (``jaxbail plot``, each claim of
+    ``jaxbail reproduce``, the notebooks): cumulative regret against T on log-log axes, per curve the
+    measured mean (solid, with markers) with its 95% band and, in the same colour, its theory (dotted:
+    an exact line; dashed: an upper bound), and a ``sqrt(T)`` reference slope (``guide``; through a third
+    of the smallest final mean: the paper's rate, drawn without a constant).
+
+    ``curves``: dicts with ``label``, ``episodes``, ``mean``, ``lo``, ``hi`` and optionally ``theory``
+    (values at ``episodes`` or ``None``) and ``theory_kind`` (``"exact_line"`` or ``"upper_bound"``); build
+    them with :func:`curve_from_result` or :func:`curve_from_summary`. ``legend``: ``"inside"``,
+    ``"outside"`` (right of the axes) or ``"none"``. Values are clipped at ``floor`` for the log axis.
+    """
+    for i, curve in enumerate(curves):
+        t = np.asarray(curve["episodes"], float)
+        mean = np.maximum(np.asarray(curve["mean"], float), floor)
+        # measured: solid, told apart by marker and colour; the theory keeps the dotted and dashed patterns
+        line, = ax.plot(t, mean, label=curve["label"], linewidth=1.5, **{**style(i), "linestyle": "-"})
+        ax.fill_between(t, np.maximum(np.asarray(curve["lo"], float), floor), np.asarray(curve["hi"], float),
+                        color=line.get_color(), alpha=0.2, linewidth=0)
+        th = curve.get("theory")
+        if th is not None and np.isfinite(np.asarray(th, float)).any():
+            th = np.asarray(th, float)
+            kind = curve.get("theory_kind")
+            ax.plot(t, np.where(th > 0, th, np.nan), color=line.get_color(),
+                    linewidth=2 if kind == "exact_line" else 1.2, linestyle=THEORY_LINESTYLE.get(kind, "-."),
+                    label=f"  theory: {THEORY_WORDS.get(kind, kind)}")
+    if guide and curves:
+        t = np.asarray(curves[0]["episodes"], float)
+        low = min(float(np.asarray(c["mean"], float)[-1]) for c in curves)
+        ax.plot(t, max(low / 3, floor) * np.sqrt(t / t[-1]), color="0.5", linewidth=0.9, linestyle=(0, (1, 3)),
+                label="sqrt(T) reference slope (no constant)")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("episodes T")
     ax.set_ylabel("cumulative regret (gap estimator)\nmean and 95% CI")
     ax.grid(True, which="both", alpha=0.25)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+    if title is not None:
+        ax.set_title(title, fontsize=9)
+    if legend == "outside":
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+    elif legend == "inside":
+        ax.legend(fontsize=7)
+
+
+def regret_curves(ax, cells: list[dict[str, Any]], *, guide: bool = True) -> None:
+    """:func:`regret_panel` of a sweep's cells (from :func:`load_table`), labelled by planner, eps and slope."""
+    curves = [{"label": _label(c), "episodes": c["episodes"], "mean": c["mean"], "lo": c["lo"], "hi": c["hi"],
+               "theory": c["theory"], "theory_kind": c["theory_kind"]} for c in cells]
+    regret_panel(ax, curves, guide=guide, legend="outside")
 
 
 def final_regret_against(ax, cells: list[dict[str, Any]], key: str, *, xlabel: str) -> None:
@@ -157,16 +203,18 @@ def posterior_mass(ax, cells: list[dict[str, Any]]) -> None:
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
 
 
-def _save(fig, out: Path, stem: str) -> list[Path]:
-    paths = [out / f"{stem}.png", out / f"{stem}.pdf"]
+def save_figure(fig, out: Path, stem: str) -> list[Path]:
+    """Write ``fig`` as ``out/stem.png`` and ``out/stem.pdf`` (150 dpi), close it, return the two paths."""
+    paths = [Path(out) / f"{stem}.png", Path(out) / f"{stem}.pdf"]
     for path in paths:
         fig.savefig(path, dpi=150, bbox_inches="tight")
+    pyplot().close(fig)
     return paths
 
 
 def plot_results(results: str | Path, out: str | Path | None = None) -> list[Path]:
     """Every figure a sweep's table supports, as PNG and PDF; returns the written paths."""
-    plt = _pyplot()
+    plt = pyplot()
     cells = load_table(results)
     out = Path(out) if out is not None else (Path(results) if Path(results).is_dir() else Path(results).parent)
     out.mkdir(parents=True, exist_ok=True)
@@ -179,15 +227,13 @@ def plot_results(results: str | Path, out: str | Path | None = None) -> list[Pat
     for ax, (title, members) in zip(axes[:, 0], groups.items()):
         regret_curves(ax, members)
         ax.set_title(f"measured regret vs theory: {title}", fontsize=9)
-    written += _save(fig, out, "regret_curves")
-    plt.close(fig)
+    written += save_figure(fig, out, "regret_curves")
 
     fig, axes = plt.subplots(n, 1, figsize=(9.5, 3.6 * n), squeeze=False)
     for ax, (title, members) in zip(axes[:, 0], groups.items()):
         posterior_mass(ax, members)
         ax.set_title(f"posterior concentration: {title}", fontsize=9)
-    written += _save(fig, out, "posterior_mass")
-    plt.close(fig)
+    written += save_figure(fig, out, "posterior_mass")
 
     fixed_eps = [c for c in cells.values() if c["eps"] and c["eps"].replace(".", "", 1).isdigit()]
     if len({c["eps"] for c in fixed_eps}) >= 2:
@@ -196,8 +242,7 @@ def plot_results(results: str | Path, out: str | Path | None = None) -> list[Pat
             c["eps_value"] = float(c["eps"])
         final_regret_against(ax, fixed_eps, "eps_value", xlabel="eps (fixed, per episode)")
         ax.set_title("eps trade-off: exploration cost vs posterior concentration", fontsize=9)
-        written += _save(fig, out, "regret_vs_eps")
-        plt.close(fig)
+        written += save_figure(fig, out, "regret_vs_eps")
     for key, label in (("eta", "distinguishability eta"), ("C", "prior constant C")):
         by_planner: dict[str, list[dict[str, Any]]] = {}
         for c in cells.values():
@@ -208,6 +253,5 @@ def plot_results(results: str | Path, out: str | Path | None = None) -> list[Pat
             for ax, (name, members) in zip(axes[0], varied.items()):
                 final_regret_against(ax, members, key, xlabel=label)
                 ax.set_title(f"{name}: regret at T against {label}", fontsize=9)
-            written += _save(fig, out, f"regret_vs_{key}")
-            plt.close(fig)
+            written += save_figure(fig, out, f"regret_vs_{key}")
     return written

@@ -195,7 +195,7 @@ def _build_instance(spec: dict[str, Any]):
     return instance_by_name(spec["name"], **spec["params"])
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "w") as handle:
         handle.write(text)
@@ -216,7 +216,7 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def _device() -> str:
+def device_name() -> str:
     import jax
 
     dev = jax.devices()[0]
@@ -327,9 +327,9 @@ def run_sweep(config: dict[str, Any], out: str | Path, *, shard: tuple[int, int]
     cells = expand_cells(config)
     batches = _shard(_batches(cells), shard)
     meta = {"config": {k: v for k, v in config.items() if not k.startswith("_")},
-            "config_sha256": config.get("_hash"), "versions": package_versions(), "device": _device(),
+            "config_sha256": config.get("_hash"), "versions": package_versions(), "device": device_name(),
             "seed": config.get("seed", 0), "num_cells": len(cells), "updated": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    _atomic_write(out / "metadata.json", json.dumps(meta, indent=2))
+    atomic_write(out / "metadata.json", json.dumps(meta, indent=2))
     todo = [b for b in batches if not all(_cell_path(out, cells[i]).exists() for i in b)]
     ran = 0
     with tqdm(total=sum(len(b) for b in todo), unit="cell", desc="sweep", disable=(
@@ -337,7 +337,7 @@ def run_sweep(config: dict[str, Any], out: str | Path, *, shard: tuple[int, int]
         for batch in todo:
             summaries = _run_batch([cells[i] for i in batch])
             for i, summary in zip(batch, summaries):
-                _atomic_write(_cell_path(out, cells[i]), json.dumps(summary))
+                atomic_write(_cell_path(out, cells[i]), json.dumps(summary))
             ran += len(batch)
             bar.update(len(batch))
     write_table(out, cells)
@@ -382,5 +382,5 @@ def write_table(out: str | Path, cells: list[Cell] | None = None) -> Path:
         for row in _rows(json.loads(path.read_text())):
             writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
     target = out / "results.csv"
-    _atomic_write(target, buffer.getvalue())
+    atomic_write(target, buffer.getvalue())
     return target

@@ -8,6 +8,7 @@ import pytest
 
 from jaxbail import reproduce as rep
 from jaxbail import theory
+from jaxbail.claims import claim5a, claim5b, common, markdown_row
 from jaxbail.instances import instance_by_name, safe_arm
 from jaxbail.planners import make_planner, mean_model_plan
 
@@ -39,7 +40,8 @@ def test_differ_needs_more_than_4_se():
 
 
 def _run(label, measured, theory_entry, check):
-    return {"summary": {"label": label}, "measured": measured, "theory": theory_entry, "check": check}
+    return {"summary": {"label": label, "episodes": 1000, "seeds": 200}, "measured": measured,
+            "theory": theory_entry, "check": check}
 
 
 def test_a_claim5_record_is_supported_only_when_every_check_is():
@@ -54,19 +56,30 @@ def test_a_claim5_record_is_supported_only_when_every_check_is():
         ok_line = rep.on_exact_line(m["per_episode_regret"], m["per_episode_regret_se"], 1.44, m["slope"])
         ok_bound = rep.sublinear_under_bound(m_bound["slope_ci95"][1], m_bound["regret_ci95"][1], bound["value"])
         groups = {"N=3": [_run("bail", m, line, ok_line), _run("eps_bail anytime:1", m_bound, bound, ok_bound)]}
-        return rep._claim5_record("b", "t", {}, groups, "c", {}, {})
+        return common.cells_record(5, "b", "t", {}, groups, "c", {}, {})
 
     good = record(mb)
     assert good["verdict"] == "supported" and good["checks"] == {"N=3: bail": True, "N=3: eps_bail anytime:1": True}
     bad = record(dict(mb, regret_ci95=[177.6, 190.0]))  # the measured interval crosses the bound
     assert bad["verdict"] == "not supported" and bad["checks"]["N=3: eps_bail anytime:1"] is False
-    row = rep.claim5_row(bad, {"claim5_episodes": 1000, "claim5_seeds": 200})
-    assert "\n" not in row  # one row for the one group
+    [row] = claim5b.rows(bad)  # one row for the one group
+    row = markdown_row(row)
     assert row.startswith("| 5b. t — N=3 (1000 episodes x 200 seeds) |") and row.endswith("**not supported** |")
     assert "bail: 1.4630 +- 0.0212 per episode" in row and "bound 186.6" in row
-    extra = rep._claim5_record("a", "t", {}, {"safe_arm": []}, "c", {"safe_arm: bawm regret != bail regret": False},
-                               {})
+    assert claim5b.verdict(good) == "supported" and claim5b.verdict(bad) == "not supported"
+    extra = common.cells_record(5, "a", "t", {}, {"safe_arm": []}, "c",
+                                {"safe_arm: bawm regret != bail regret": False}, {})
     assert extra["verdict"] == "not supported"
+
+
+def test_claim5a_verdict_needs_the_safe_arm_contrast():
+    record = {"measured": {}, "theory": {}, "safe_arm_contrast": {
+        "plan_max_abs_difference": 0.6, "bawm_minus_bail_per_episode": -1.33, "bawm_minus_bail_se": 0.0023}}
+    assert claim5a.verdict(record) == "supported"
+    same_plan = dict(record["safe_arm_contrast"], plan_max_abs_difference=claim5a.PLAN_GAP)
+    assert claim5a.verdict(dict(record, safe_arm_contrast=same_plan)) == "not supported"
+    same_regret = dict(record["safe_arm_contrast"], bawm_minus_bail_se=1.33 / 3.9)  # 3.9 SE: not different
+    assert claim5a.verdict(dict(record, safe_arm_contrast=same_regret)) == "not supported"
 
 
 @pytest.mark.parametrize("safe, prior, bawm_arm", [(0.6, None, "safe"), (0.6, [0.7, 0.2, 0.1], 0),

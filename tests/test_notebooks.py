@@ -1,7 +1,8 @@
-"""The notebooks: each runs top to bottom (small settings), and each is committed with its outputs.
+"""The notebooks: each is a jupytext source ``NN_name.py`` paired with the executed ``NN_name.ipynb``; the two
+hold the same cells, each runs top to bottom (small settings), and each is committed with its outputs.
 
-Execution needs nbformat, nbclient, ipykernel and matplotlib (the ``test`` extra); the checks on the
-committed files need nothing beyond the standard library.
+Execution needs nbformat, nbclient, ipykernel, jupytext and matplotlib (the ``test`` extra); the checks on
+the committed files need nothing beyond the standard library and jupytext.
 """
 
 from __future__ import annotations
@@ -51,6 +52,28 @@ def _all_text(cells: list[dict]) -> str:
 def test_expected_notebooks_exist():
     missing = [name for name in EXPECTED if not (NOTEBOOK_DIR / name).exists()]
     assert not missing, f"missing notebooks: {missing}"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_is_its_jupytext_source(name):
+    """``NN_name.ipynb`` holds exactly the cells of ``NN_name.py`` (run ``jupytext --sync`` or
+    ``python notebooks/execute_notebooks.py`` after editing the source), and the source is paired with it."""
+    import jupytext
+
+    source = NOTEBOOK_DIR / name.replace(".ipynb", ".py")
+    assert source.exists(), f"{name}: no jupytext source {source.name}"
+    text = jupytext.read(source)
+    assert text.metadata["jupytext"]["formats"] == "ipynb,py:percent", \
+        "pair it: jupytext --set-formats ipynb,py:percent"
+    committed = json.loads((NOTEBOOK_DIR / name).read_text(encoding="utf-8"))["cells"]
+    expected = [(c.cell_type, c.source) for c in text.cells]
+    assert [(c["cell_type"], _source(c)) for c in committed] == expected, \
+        f"{name} differs from {source.name}: re-run python notebooks/execute_notebooks.py notebooks/{source.name}"
+
+
+def test_no_notebook_source_without_its_notebook():
+    sources = {p.stem for p in NOTEBOOK_DIR.glob("[0-9][0-9]_*.py")}
+    assert sources == {Path(n).stem for n in NOTEBOOKS}
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from jaxbail import reproduce as rep
-from jaxbail import theory
+from jaxbail import claims, theory
+from jaxbail.claims import claim1, claim2, claim3, claim4
 from jaxbail.cli import main
 
 SWEEP = """
@@ -52,6 +52,7 @@ def _recompute_claim4(c4):
     h = c4["llm_on_hard"]
     band = c4["llm_on_hard"]["instance"]["horizon"] * min(1.0, h["delta"]["ci95"][1]) * 1.0 \
         + 4 * h["per_episode_regret_se"]  # hard's Dmax is 1
+    assert band == pytest.approx(h["band"], rel=1e-12)
     linear = abs(h["run"]["slope"] - 1) <= 0.05 and abs(h["per_episode_regret"] - h["bail_line_per_episode"]) <= band
     return under and separated and shrinks and linear
 
@@ -97,6 +98,9 @@ def test_reproduce_quick_end_to_end(tmp_path, capsys):
     summary = json.loads((out / "summary.json").read_text())
     assert [(c["claim"], c.get("part")) for c in summary["claims"]][3:] == [(4, None), (5, "a"), (5, "b")]
     assert [c["verdict"] for c in summary["claims"]] == _recompute_verdicts(summary)
+    # each module's verdict is a function of the numbers written: it gives the same on the JSON round trip
+    assert [m.verdict(c) for m, c in zip(claims.ALL, summary["claims"])] == [c["verdict"] for c in summary["claims"]]
+    assert summary["meta"]["settings"]["claim4"] == claim4.SETTINGS["quick"]
     assert all(c["verdict"] == "supported" for c in summary["claims"] if c["claim"] == 5)
     assert code == (0 if all(c["verdict"] == "supported" for c in summary["claims"]) else 1)
     for stem in ("claim1_pretraining_converges_to_bail", "claim2_bail_linear_regret",
@@ -115,21 +119,50 @@ def test_reproduce_quick_end_to_end(tmp_path, capsys):
 
 
 def test_claim2_verdict_follows_the_numbers(monkeypatch):
-    settings = dict(rep.SETTINGS["quick"], episodes=50, seeds=64)
-    assert rep.claim2_bail_linear(settings)["verdict"] == "supported"
+    settings = dict(claim2.SETTINGS["quick"], episodes=50, seeds=64)
+    assert claim2.run(settings)["verdict"] == "supported"
     real = theory.theory_for
 
     def shifted(*args, **kwargs):
         th = real(*args, **kwargs)
         return th._replace(per_episode=th.per_episode + 0.5) if th.per_episode is not None else th
 
-    monkeypatch.setattr(rep.theory, "theory_for", shifted)
-    assert rep.claim2_bail_linear(settings)["verdict"] == "not supported"
+    monkeypatch.setattr(claim2.theory, "theory_for", shifted)
+    assert claim2.run(settings)["verdict"] == "not supported"
 
 
 def test_claim3_verdict_follows_the_numbers(monkeypatch):
-    settings = dict(rep.SETTINGS["quick"], episodes=200, seeds=64, eps_values=[0.1])
+    settings = dict(claim3.SETTINGS["quick"], episodes=200, seeds=64, eps_values=[0.1])
     real = theory.theory_for
-    monkeypatch.setattr(rep.theory, "theory_for",
+    monkeypatch.setattr(claim3.theory, "theory_for",
                         lambda *a, **k: real(*a, **k)._replace(value=1.0))  # a bound no run can meet
-    assert rep.claim3_eps_sublinear(settings)["verdict"] == "not supported"
+    assert claim3.run(settings)["verdict"] == "not supported"
+
+
+def test_claim_verdicts_are_pure_functions_of_the_numbers():
+    c1 = {"tv_mean": [0.3, 0.2, 0.1], "measured": {"tv_slope_ci95": [-0.6, -0.4]}}
+    assert claim1.verdict(c1) == "supported"
+    assert claim1.verdict(dict(c1, tv_mean=[0.3, 0.1, 0.2])) == "not supported"  # not decreasing
+    assert claim1.verdict(dict(c1, measured={"tv_slope_ci95": [-0.66, -0.4]})) == "not supported"
+    c2 = {"measured": {"per_episode_regret": 3.34, "per_episode_regret_se": 0.01, "slope": 1.01},
+          "theory": {"per_episode_regret": 3.3333}}
+    assert claim2.verdict(c2) == "supported"
+    assert claim2.verdict(dict(c2, theory={"per_episode_regret": 3.3333 - 0.05})) == "not supported"  # 5.7 SE
+    run = {"regret_ci95": [170.0, 180.0], "slope_ci95": [0.5, 0.6]}
+    c3 = {"measured": {"auto": run, "anytime:1": run, "0.1": dict(run, slope_ci95=[0.9, 1.0])},
+          "theory": {"auto": {"bound": 186.6}, "anytime:1": {"bound": 186.6}, "0.1": {"bound": 186.6}}}
+    assert claim3.verdict(c3) == "supported"  # a fixed eps need not be sublinear, only under its bound
+    assert claim3.verdict(dict(c3, measured=dict(c3["measured"], auto=dict(run, slope_ci95=[0.5, 0.66])))) \
+        == "not supported"
+    assert claim3.verdict(dict(c3, theory=dict(c3["theory"], **{"0.1": {"bound": 179.0}}))) == "not supported"
+
+
+def test_every_claim_module_follows_the_convention():
+    names = [m.NAME for m in claims.ALL]
+    assert names == ["claim1", "claim2", "claim3", "claim4", "claim5a", "claim5b"] and len(set(names)) == len(names)
+    for module in claims.ALL:
+        assert set(module.SETTINGS) == {"quick", "full"} and isinstance(module.TITLE, str)
+        assert all("seed" in s for s in module.SETTINGS.values()), module.NAME
+        for fn in ("run", "verdict", "figure", "rows"):
+            assert callable(getattr(module, fn)), (module.NAME, fn)
+    assert claim3.SETTINGS["quick"]["episodes"] == claim2.SETTINGS["quick"]["episodes"]  # the header's T

@@ -1,0 +1,230 @@
+"""Claim 4: pretraining error adds a term proportional to it (SPEC 6, practical setting).
+
+Two measurements with the shipped checkpoints (no training):
+
+* **eps_llm against eps_bail** on the checkpoints' instance (``random`` with ``Z=4, S=4, G=3, H=4``)
+  for checkpoints pretrained on ``N = 1,024``, ``4,096`` and ``65,536`` prompts. All runs share
+  the seed keys, so each seed faces the same task and the same environment noise under every
+  planner: the *excess regret* ``Reg(eps_llm) - Reg(eps_bail)`` is a paired difference. Next to it,
+  the predicted practical term ``(1 - eps) T H delta Dmax`` with ``delta`` the checkpoint's TV to
+  exact BAIL measured on its own decisions in the same run (exploration episodes left out).
+* **llm without exploration on** ``hard``: the same linear regret as BAIL's exact line, up to the
+  model's ``delta``.
+
+The verdict is computed from the numbers by the pure functions :func:`verdict_excess` and
+:func:`verdict_llm_linear` (:func:`verdict`).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from jaxbail import stats, theory
+from jaxbail.experiment import summarize
+from jaxbail.instances import hard, random_instance
+from jaxbail.planners import make_planner
+from jaxbail.runner import simulate, simulate_many
+
+NAME = "claim4"
+TITLE = "pretraining error adds a term proportional to it"
+SETTINGS: dict[str, dict[str, Any]] = {
+    "quick": {"seed": 0, "episodes": 100, "seeds": 128, "hard_episodes": 100, "hard_seeds": 64, "eps": 0.1},
+    "full": {"seed": 0, "episodes": 400, "seeds": 400, "hard_episodes": 400, "hard_seeds": 256, "eps": 0.1},
+}
+RANDOM = {"num_tasks": 4, "num_states": 4, "num_subgoals": 3, "horizon": 4}
+CHECKPOINTS = (("random-n1024", 1024), ("random-n4096", 4096), ("random", 65536))
+"""Shipped checkpoints of the N series, by name, with their number of pretraining prompts."""
+HARD = {"num_tasks": 3, "horizon": 5}
+MIN_EPISODE = 10
+"""The excess is checked against the prediction at every logged ``T >= MIN_EPISODE``."""
+
+
+def _delta(result) -> dict[str, Any]:
+    from jaxbail.llm.deployment import delta_estimate
+
+    est, used = delta_estimate(result)
+    return {"mean": est.mean, "se": est.se, "ci95": [est.lo, est.hi], "seeds": used}
+
+
+def verdict_excess(series: list[dict[str, Any]]) -> dict[str, Any]:
+    """Claim 4's two checks on the excess-regret series (one entry per checkpoint, any order).
+
+    Each entry needs ``delta`` (``mean``, ``ci95``), ``excess_mean``, ``excess_se`` and ``predicted``
+    (lists over the logged episodes ``episodes``). Checks:
+
+    * **under**: at every logged ``T >= MIN_EPISODE`` the mean excess is at most the predicted term
+      (computed from the upper 95% end of ``delta``) plus 4 standard errors of the excess;
+    * **shrinks**: ordered by measured ``delta``, the largest-``delta`` checkpoint's excess at ``T``
+      exceeds the smallest's by more than 2 standard errors of their paired difference
+      (``diff_se``, from the per-seed differences) and the checkpoints' ``delta`` intervals do not
+      overlap in that order.
+    """
+    under = []
+    for entry in series:
+        t = np.asarray(entry["episodes"])
+        keep = t >= MIN_EPISODE
+        excess = np.asarray(entry["excess_mean"])[keep]
+        se = np.asarray(entry["excess_se"])[keep]
+        predicted = np.asarray(entry["predicted"])[keep]
+        under.append(bool(np.all(excess <= predicted + 4 * se)))
+    ordered = sorted(series, key=lambda e: e["delta"]["mean"], reverse=True)
+    largest, smallest = ordered[0], ordered[-1]
+    gap = largest["excess_mean"][-1] - smallest["excess_mean"][-1]
+    separated = all(a["delta"]["ci95"][0] > b["delta"]["ci95"][1] for a, b in zip(ordered, ordered[1:]))
+    shrinks = bool(separated and gap > 2 * largest["diff_se_to_smallest"])
+    return {"under": under, "all_under": all(under), "delta_separated": separated,
+            "excess_gap_at_T": gap, "excess_gap_se": largest["diff_se_to_smallest"], "shrinks": shrinks,
+            "supported": all(under) and shrinks}
+
+
+def verdict_llm_linear(per_episode: float, per_episode_se: float, slope: float, line: float, horizon: int,
+                       delta_hi: float, dmax: float) -> dict[str, Any]:
+    """``llm`` on ``hard`` is linear like BAIL: ``|slope - 1| <= 0.05`` and its per-episode regret
+    within ``H delta Dmax`` (+ 4 SE) of BAIL's exact line ``c``."""
+    band = horizon * delta_hi * dmax + 4 * per_episode_se
+    linear = abs(slope - 1.0) <= 0.05
+    near = abs(per_episode - line) <= band
+    return {"linear": bool(linear), "near_bail_line": bool(near), "band": band, "supported": bool(linear and near)}
+
+
+def run(settings: dict[str, Any], *, progress: bool = False) -> dict[str, Any]:
+    """Run claim 4 (see the module docstring) and return its record with the verdict."""
+    from jaxbail.llm.checkpoint import load_checkpoint, shipped_checkpoint
+
+    seed = settings["seed"]
+    t_total, seeds, eps = settings["episodes"], settings["seeds"], float(settings["eps"])
+    env = random_instance(0, **RANDOM)
+    key = jax.random.PRNGKey(seed)
+    llms = [make_planner("eps_llm", eps_scale=eps, instance=env, checkpoint=shipped_checkpoint(name))
+            for name, _ in CHECKPOINTS]
+    # one batch: the three checkpoints share their config, so they are cells of one compiled simulation
+    runs = simulate_many(key, [env] * len(llms), llms, num_episodes=t_total, num_seeds=seeds, measure_tv=True,
+                         progress=progress)
+    base_planner = make_planner("eps_bail", eps_scale=eps)
+    base = simulate(key, env, base_planner, num_episodes=t_total, num_seeds=seeds, progress=progress)
+    dmax = theory.max_action_gap(env)
+    bound = theory.theory_for(env, base_planner, t_total)
+    episodes = runs[0].episodes
+    series = []
+    for (name, n), run in zip(CHECKPOINTS, runs):
+        diff = run.gap_regret - base.gap_regret
+        mean, lo, hi = stats.curve_ci(diff)
+        delta = _delta(run)
+        delta_hi = min(1.0, max(0.0, delta["ci95"][1]))
+        predicted = (1 - eps) * episodes * env.horizon * delta_hi * dmax
+        record = load_checkpoint(shipped_checkpoint(name))[3]
+        series.append({"checkpoint": name, "num_trajectories": n, "delta": delta,
+                       "delta_recorded": {k: record["deployment"][k] for k in ("delta", "lo", "hi", "episodes")},
+                       "episodes": episodes.tolist(), "excess_mean": mean.tolist(),
+                       "excess_se": ((hi - mean) / stats.Z95).tolist(), "predicted": predicted.tolist(),
+                       "regret_eps_llm": float(run.gap_regret[:, -1].mean()), "_diff": diff[:, -1]})
+    ordered = sorted(series, key=lambda e: e["delta"]["mean"], reverse=True)
+    paired = ordered[0]["_diff"] - ordered[-1]["_diff"]
+    ordered[0]["diff_se_to_smallest"] = float(paired.std(ddof=1) / math.sqrt(paired.size))
+    for entry in series:
+        entry.pop("_diff")
+        entry.setdefault("diff_se_to_smallest", ordered[0]["diff_se_to_smallest"])
+    check = verdict_excess(series)
+
+    hard_env = hard(**HARD)
+    t_hard, seeds_hard = settings["hard_episodes"], settings["hard_seeds"]
+    llm = make_planner("llm", instance=hard_env, checkpoint=shipped_checkpoint("hard"))
+    llm_run = simulate(key, hard_env, llm, num_episodes=t_hard, num_seeds=seeds_hard, measure_tv=True,
+                       progress=progress)
+    line = theory.theory_for(hard_env, make_planner("bail"), t_hard).per_episode
+    llm_summary = summarize(llm_run, planner="llm", th=theory.Theory(
+        "exact_line", line * t_hard, "BAIL's exact line c*T (drawn for reference: llm is BAIL up to delta)",
+        "BAIL's line", line), seed=seed)
+    per_episode = stats.mean_ci(llm_run.gap_regret[:, -1] / t_hard)
+    hard_delta = _delta(llm_run)
+    linear = verdict_llm_linear(per_episode.mean, per_episode.se, llm_summary["slope"], line, hard_env.horizon,
+                                min(1.0, hard_delta["ci95"][1]), theory.max_action_gap(hard_env))
+    record = {
+        "claim": 4, "title": TITLE,
+        "instance": {"name": "random", "seed": 0, **RANDOM}, "eps": eps, "episodes": t_total, "seeds": seeds,
+        "dmax": dmax, "eps_bail_bound": bound.value, "eps_bail_regret": float(base.gap_regret[:, -1].mean()),
+        "series": series, "excess_check": check,
+        "llm_on_hard": {"instance": {"name": "hard", **HARD}, "run": llm_summary, "delta": hard_delta,
+                        "per_episode_regret": per_episode.mean, "per_episode_regret_se": per_episode.se,
+                        "bail_line_per_episode": line, **linear},
+        "criterion": "for every checkpoint the paired excess regret eps_llm - eps_bail stays under "
+                     "(1-eps) T H delta Dmax (+4 SE) at every logged T >= 10, with delta the upper 95% end "
+                     "measured in the run; the excess at T shrinks with delta (largest vs smallest delta by "
+                     "> 2 paired SE, delta intervals separated); llm on hard: |slope - 1| <= 0.05 and "
+                     "per-episode regret within H delta Dmax (+4 SE) of BAIL's exact line",
+    }
+    record["verdict"] = verdict(record)
+    return record
+
+
+def verdict(result: dict[str, Any]) -> str:
+    """Supported when :func:`verdict_excess` of the series holds and ``llm`` on ``hard`` is linear and within
+    its band of BAIL's line (:func:`verdict_llm_linear`'s checks, from the recorded band)."""
+    h = result["llm_on_hard"]
+    linear = (abs(h["run"]["slope"] - 1.0) <= 0.05
+              and abs(h["per_episode_regret"] - h["bail_line_per_episode"]) <= h["band"])
+    return "supported" if verdict_excess(result["series"])["supported"] and linear else "not supported"
+
+
+def figure(c4: dict[str, Any], out_dir: Path) -> list[Path]:
+    """Claim 4's figure: excess regret against T with predictions, delta against N, llm vs BAIL on hard."""
+    from jaxbail.plot import curve_from_summary, pyplot, regret_panel, save_figure
+
+    fig, (ax1, ax2, ax3) = pyplot().subplots(1, 3, figsize=(15, 4.3))
+    colors = ["tab:red", "tab:orange", "tab:blue"]
+    for color, entry in zip(colors, c4["series"]):
+        t = np.asarray(entry["episodes"], float)
+        mean, se = np.asarray(entry["excess_mean"]), np.asarray(entry["excess_se"])
+        ax1.plot(t, mean, color=color, label=f"N = {entry['num_trajectories']:,}: measured "
+                 f"(delta {entry['delta']['mean']:.3f})")
+        ax1.fill_between(t, mean - stats.Z95 * se, mean + stats.Z95 * se, color=color, alpha=0.2, linewidth=0)
+        ax1.plot(t, entry["predicted"], color=color, linestyle="--", linewidth=1.2,
+                 label="  predicted (1-eps) T H delta Dmax")
+    ax1.axhline(0.0, color="0.5", linewidth=0.8)
+    ax1.set_xlabel("episodes T")
+    ax1.set_ylabel("excess regret Reg(eps_llm) - Reg(eps_bail) (paired, 95% CI)")
+    ax1.set_title(f"random Z=4 S=4 G=3 H=4, eps = {c4['eps']:g}, {c4['seeds']} seeds", fontsize=9)
+    ax1.legend(fontsize=7)
+    ax1.grid(True, alpha=0.25)
+
+    n = np.asarray([e["num_trajectories"] for e in c4["series"]], float)
+    d = np.asarray([e["delta"]["mean"] for e in c4["series"]])
+    d_lo = np.asarray([e["delta"]["ci95"][0] for e in c4["series"]])
+    d_hi = np.asarray([e["delta"]["ci95"][1] for e in c4["series"]])
+    ax2.errorbar(n, d, yerr=[d - d_lo, d_hi - d], color="black", marker="o", capsize=3,
+                 label="delta along eps_llm's own decisions")
+    excess_rate = np.asarray([e["excess_mean"][-1] for e in c4["series"]]) / c4["episodes"]
+    slope_unit = (1 - c4["eps"]) * c4["instance"]["horizon"] * c4["dmax"]
+    ax2.plot(n, excess_rate / slope_unit, color="tab:green", marker="s", linestyle="--",
+             label="excess per episode / ((1-eps) H Dmax)")
+    ax2.set_xscale("log")
+    ax2.set_yscale("log")
+    ax2.set_xlabel("pretraining prompts N")
+    ax2.set_ylabel("total variation to BAIL")
+    ax2.legend(fontsize=7)
+    ax2.grid(True, which="both", alpha=0.25)
+
+    hard_run = c4["llm_on_hard"]["run"]
+    regret_panel(ax3, [curve_from_summary(hard_run, f"llm measured, slope {hard_run['slope']:.3f}")], guide=False,
+                 title=f"hard: llm without exploration (delta {c4['llm_on_hard']['delta']['mean']:.4f}); "
+                       "theory: BAIL's line")
+    fig.suptitle("Claim 4: pretraining error adds a linear term proportional to delta (shipped checkpoints)",
+                 fontsize=10)
+    return save_figure(fig, out_dir, "claim4_pretraining_error")
+
+
+def rows(c4: dict[str, Any]) -> list[dict[str, str]]:
+    """One row: per checkpoint its delta, excess and prediction at T, then llm on hard."""
+    parts = [f"N = {e['num_trajectories']:,}: delta {e['delta']['mean']:.3f}, excess {e['excess_mean'][-1]:.1f} "
+             f"+- {e['excess_se'][-1]:.1f} vs predicted {e['predicted'][-1]:.1f}" for e in c4["series"]]
+    h = c4["llm_on_hard"]
+    parts.append(f"llm on hard: {h['per_episode_regret']:.3f} per episode, slope {h['run']['slope']:.3f}")
+    return [{"claim": f"4. {c4['title']}", "measured": f"{'; '.join(parts)} (T = {c4['episodes']})",
+             "theory": f"(1-eps) T H delta Dmax; BAIL line {h['bail_line_per_episode']:.3f} per episode",
+             "criterion": c4["criterion"], "verdict": c4["verdict"]}]
+
