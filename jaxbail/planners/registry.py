@@ -19,13 +19,17 @@ PLANNERS: dict[str, str] = {
     "eps_bawm": "BAWM with per-episode epsilon-greedy exploration",
     "llm": "a pretrained transformer reading the tokenised history (a checkpoint; shipped for hard and random)",
     "eps_llm": "the pretrained transformer with per-episode epsilon-greedy exploration",
+    "bail_window": "exact BAIL from the last K episodes only (--window K): a perfectly pretrained K-window model",
+    "eps_bail_window": "bail_window with per-episode epsilon-greedy exploration",
 }
+NEEDS_WINDOW = ("bail_window", "eps_bail_window")
+"""Planners that take ``window=K``."""
 NEEDS_CHECKPOINT = ("llm", "eps_llm")
 """Planners built from a pretrained checkpoint (``checkpoint=`` or the one shipped for the instance)."""
 
 
 def make_planner(name: str, *, eps_scale: float = 0.1, eps_power: float = 0.0, explore=None,
-                 instance=None, checkpoint=None) -> Planner:
+                 instance=None, checkpoint=None, window: int | None = None) -> Planner:
     """Build a planner by name; ``eps_scale``/``eps_power`` are the schedule of ``eps_*`` planners
     (``eps_t = min(1, scale * t**-power)``).
 
@@ -33,12 +37,23 @@ def make_planner(name: str, *, eps_scale: float = 0.1, eps_power: float = 0.0, e
     ``None``, from the checkpoint shipped for ``instance`` (``hard`` or ``random``); ``instance``
     is required for them and its sizes are checked against the checkpoint's.
 
+    ``bail_window`` and ``eps_bail_window`` need ``window`` (``K >= 1`` episodes).
+
     Raises:
-      ValueError: an unknown name; :class:`jaxbail.llm.CheckpointError` (a ``ValueError``) for a
+      ValueError: an unknown name; a missing or bad ``window`` (or one given to another planner);
+        :class:`jaxbail.llm.CheckpointError` (a ``ValueError``) for a
         missing, unreadable or mismatched checkpoint.
     """
     if name not in PLANNERS:
         raise ValueError(f"unknown planner {name!r} (choose from {', '.join(PLANNERS)})")
+    if (window is not None) != (name in NEEDS_WINDOW):
+        raise ValueError(f"planner {name!r} needs window=K" if window is None
+                         else f"window applies to {' and '.join(NEEDS_WINDOW)}, not to {name!r}")
+    if name in NEEDS_WINDOW:
+        from jaxbail.planners.bail_window import bail_window
+
+        inner = bail_window(window)
+        return inner if name == "bail_window" else epsilon_greedy(inner, eps_scale, eps_power, explore)
     if name in NEEDS_CHECKPOINT:
         from jaxbail.llm.checkpoint import default_checkpoint
         from jaxbail.llm.planner import eps_llm, llm_planner_from_checkpoint
