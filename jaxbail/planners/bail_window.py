@@ -18,8 +18,9 @@ with ``L_k(z) = p(o_{1:H+1} | z, g_{1:H})`` episode ``k``'s likelihood, and the 
   rules ``z`` out);
 * at the end of the episode that vector goes into a ring buffer of the last ``capacity``
   completed episodes;
-* at a decision of episode ``t`` the window's log weights are ``log rho + sum of the last
-  min(t, K - 1) buffered vectors + the current episode's``, renormalised, and the decision is
+* at the start of episode ``t`` the planner sums ``log rho`` and the last ``min(t, K - 1)``
+  buffered vectors (:func:`window_base`); at each decision it adds the current episode's and
+  renormalises (:func:`windowed_log_task`), and the decision is
   BAIL's mixture on the runner's belief with its task weights replaced by these (its ``q(s | z)``,
   or the known-state indices, are the current episode's and do not depend on the task weights).
 
@@ -52,7 +53,7 @@ from jaxbail import belief as filt
 from jaxbail.instance import MultiAgentInstance
 from jaxbail.planners.base import Context, Planner
 
-__all__ = ["BailWindow", "bail_window", "windowed_log_task", "with_log_task", "check_window_belief"]
+__all__ = ["BailWindow", "bail_window", "window_base", "windowed_log_task", "with_log_task", "check_window_belief"]
 
 
 def with_log_task(belief, log_task: jax.Array):
@@ -66,25 +67,29 @@ def _episode_filter(model):
     return filt.FactoredFilter(model) if isinstance(model, MultiAgentInstance) else filt.DenseFilter(model)
 
 
-def windowed_log_task(log_prior: jax.Array, ring: jax.Array, completed: jax.Array, window: jax.Array,
-                      current: jax.Array) -> jax.Array:
-    """The window's normalised log task weights.
+def window_base(log_prior: jax.Array, ring: jax.Array, completed: jax.Array, window: jax.Array) -> jax.Array:
+    """``[Z]`` ``log rho + sum_{e = t-K+1}^{t-1} ring[e mod C]``: the window's completed episodes.
 
     Args:
-      log_prior: ``[Z]``; ring: ``[C, Z]`` per-episode log likelihoods (episode ``e`` in slot ``e mod C``);
-      completed: number of completed episodes ``t``; window: ``K``; current: ``[Z]`` the current episode's.
-    Returns ``[Z]``: ``log rho + sum_{e = t-K+1}^{t-1} ring[e mod C] + current``, renormalised (the
-    episodes before ``t - C`` are gone from the ring, so ``K - 1 <= C`` is required).
+      log_prior: ``[Z]``; ring: ``[C, Z]`` per-episode log likelihoods (episode ``e`` in slot ``e mod C``;
+      the episodes before ``t - C`` are gone, so ``K - 1 <= C`` is required); completed: the number
+      ``t`` of completed episodes; window: ``K``.
     """
     capacity = ring.shape[0]
-    total = log_prior + current
-    if capacity:
-        slots = jnp.arange(capacity)
-        age = jnp.mod(completed - 1 - slots, capacity) + 1  # 1 = the episode just completed
-        keep = (age <= completed) & (age <= window - 1)
-        total = total + jnp.sum(jnp.where(keep[:, None], ring, 0.0), axis=0)
+    if not capacity:
+        return log_prior
+    slots = jnp.arange(capacity)
+    age = jnp.mod(completed - 1 - slots, capacity) + 1  # 1 = the episode just completed
+    keep = (age <= completed) & (age <= window - 1)
+    return log_prior + jnp.sum(jnp.where(keep[:, None], ring, 0.0), axis=0)
+
+
+def windowed_log_task(base: jax.Array, current: jax.Array) -> jax.Array:
+    """``[Z]`` the window's normalised log task weights: ``base`` (:func:`window_base`) plus the current
+    episode's log likelihood ``current``, renormalised (all ``-inf`` where they rule out every task)."""
+    total = base + current
     norm = jax.nn.logsumexp(total)
-    return total - jnp.where(jnp.isfinite(norm), norm, 0.0)  # all -inf where the window rules out every task
+    return total - jnp.where(jnp.isfinite(norm), norm, 0.0)
 
 
 class BailWindow(Planner):
@@ -103,26 +108,28 @@ class BailWindow(Planner):
         num_tasks = ctx.model.num_tasks
         zeros = jnp.zeros((num_tasks,), jnp.float32)
         episode = _episode_filter(ctx.model).begin_episode(zeros, jnp.zeros((), jnp.int32)).belief
-        # (ring of completed episodes' log likelihoods, this episode's own belief); ``ctx.episode`` = episodes done
-        return jnp.zeros((self.capacity, num_tasks), jnp.float32), episode
+        # (ring of completed episodes' log likelihoods, the window's base weights this episode (window_base),
+        # this episode's own belief); ``ctx.episode`` is the number of completed episodes
+        return jnp.zeros((self.capacity, num_tasks), jnp.float32), zeros, episode
 
     def begin_episode(self, key, state, ctx: Context):
+        ring = state[0]
+        base = window_base(filt.prior_log_task(ctx.model.prior), ring, ctx.episode, self.window)
         uniform = jnp.zeros((ctx.model.num_tasks,), jnp.float32)
-        return state[0], _episode_filter(ctx.model).begin_episode(uniform, ctx.observation).belief  # o_1
+        return ring, base, _episode_filter(ctx.model).begin_episode(uniform, ctx.observation).belief  # o_1
 
     def _advance(self, state, ctx: Context):
         """Absorb ``(g_h, o_{h+1})`` into the episode's own filter (nothing before the first decision)."""
-        ring, episode = state
+        ring, base, episode = state
         upd = _episode_filter(ctx.model).update(episode, ctx.prev_subgoal, ctx.observation)
         episode = jax.tree.map(lambda new, old: jnp.where(ctx.prev_subgoal >= 0, new, old), upd.belief, episode)
-        return ring, episode
+        return ring, base, episode
 
     def window_belief(self, state, ctx: Context):
         """The window's belief at this decision (``state`` already advanced): the runner's own while
         no episode has left the window, else its task weights replaced by the window's."""
-        ring, episode = state
-        log_prior = filt.prior_log_task(ctx.model.prior)
-        windowed = windowed_log_task(log_prior, ring, ctx.episode, self.window, episode.log_task)
+        _, base, episode = state
+        windowed = windowed_log_task(base, episode.log_task)
         # some episode has left the window (and, under a misspecified model only, the window leaves a task)
         forgot = (ctx.episode >= self.window) & jnp.any(jnp.isfinite(windowed))
         return with_log_task(ctx.belief, jnp.where(forgot, windowed, ctx.belief.log_task))
@@ -132,10 +139,10 @@ class BailWindow(Planner):
         return self.window_belief(state, ctx).mixture(ctx.experts.policy[ctx.step]), state
 
     def end_episode(self, state, ctx: Context):
-        ring, episode = self._advance(state, ctx)  # g_H, o_{H+1}
+        ring, base, episode = self._advance(state, ctx)  # g_H, o_{H+1}
         if self.capacity:
             ring = ring.at[jnp.mod(ctx.episode, self.capacity)].set(episode.log_task)
-        return ring, episode
+        return ring, base, episode
 
 
 def bail_window(window: int, capacity: int | None = None) -> BailWindow:
