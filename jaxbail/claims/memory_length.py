@@ -51,7 +51,7 @@ TOLERANCE_SE = 4.0
 def _point(per_seed: np.ndarray, closed: float) -> dict[str, Any]:
     est = stats.mean_ci(per_seed)
     return {"regret": est.mean, "regret_se": est.se, "closed_form": float(closed),
-            "z": (est.mean - closed) / est.se if est.se > 0 else (0.0 if est.mean == closed else math.inf)}
+            "z": float((est.mean - closed) / est.se) if est.se > 0 else (0.0 if est.mean == closed else math.inf)}
 
 
 def _last_tenth(result) -> tuple[np.ndarray, int, int]:
