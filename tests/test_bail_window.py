@@ -4,6 +4,8 @@ closed form on ``hard`` (:mod:`jaxbail.window_theory`) within 4 measured standar
 
 from __future__ import annotations
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -219,3 +221,83 @@ def test_builder_and_registry_validation_messages():
     assert isinstance(planner.inner, BailWindow) and planner.inner.capacity == 4 and int(planner.inner.window) == 5
     assert float(planner.scale) == pytest.approx(0.2)
     assert isinstance(make_planner("bail_window", window=1), BailWindow)
+
+
+# ----------------------------------------------------------------------------- CLI and sweeps
+
+
+def test_cli_run_window_planner_matches_the_closed_form(capsys):
+    from jaxbail.cli import main
+
+    code = main(["run", "--instance", "hard", "--param", "horizon=3", "--planner", "eps_bail_window", "--window", "3",
+                 "--eps", "0.2", "--episodes", "30", "--seeds", "600", "--json", "--no-progress"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["window"] == 3 and summary["eps"]["eps"] == pytest.approx(0.2)
+    se = (summary["regret_ci95"][1] - summary["regret_mean"]) / 1.96
+    want = window_regret_hard(hard(horizon=3), 0.2, 3, [30])[0]
+    assert abs(summary["regret_mean"] - want) <= 4 * se
+
+
+@pytest.mark.parametrize("argv, pattern", [
+    (["--planner", "bail_window"], r"--planner bail_window needs --window K"),
+    (["--planner", "bail", "--window", "3"], r"--window applies to bail_window and eps_bail_window, not to 'bail'"),
+    (["--planner", "bail_window", "--window", "0"], r"--window must be a positive integer, got 0"),
+    (["--planner", "eps_bail_window", "--window", "2", "--belief", "delusional"],
+     r"--planner eps_bail_window needs --belief exact"),
+])
+def test_cli_bad_window_arguments_get_one_line_and_exit_2(capsys, argv, pattern):
+    import re
+
+    from jaxbail.cli import main
+
+    code = main(["run", "--instance", "hard", *argv, "--episodes", "5", "--seeds", "2", "--no-progress"])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
+    assert re.search(pattern, err), err
+
+
+SWEEP = """
+name = "w"
+episodes = 10
+seeds = 4
+belief = "{belief}"
+[instance]
+name = "hard"
+[planner]
+name = {names}
+eps = "0.1"
+{window}
+"""
+
+
+def _sweep(names='["bail", "eps_bail_window"]', window="window = [1, 4]", belief="exact"):
+    return SWEEP.format(names=names, window=window, belief=belief)
+
+
+def test_sweep_expands_window_cells_and_batches_each_window_alone(tmp_path):
+    import tomllib
+
+    from jaxbail.sweep import _batches, expand_cells
+
+    cells = expand_cells(tomllib.loads(_sweep()))
+    assert [(c["planner"], c.get("window")) for c in cells] == [("bail", None), ("eps_bail_window", 1),
+                                                                 ("eps_bail_window", 4)]
+    assert "window" not in cells[0]  # other planners' cells (and their ids) are unchanged
+    assert len(_batches(cells)) == 3
+
+
+@pytest.mark.parametrize("text, pattern", [
+    (_sweep(window=""), r"planner\.window: 'eps_bail_window' needs window = K"),
+    (_sweep(names='["bail"]'), r"planner\.window: applies to bail_window and eps_bail_window, none of which"),
+    (_sweep(window="window = [2, 0]"), r"planner\.window: must be integers >= 1, got 0"),
+    (_sweep(belief="delusional"), r"planner\.window: the window planners need belief = 'exact'"),
+])
+def test_sweep_window_validation(text, pattern):
+    import tomllib
+
+    from jaxbail.sweep import SweepError, expand_cells
+
+    with pytest.raises(SweepError, match=pattern):
+        expand_cells(tomllib.loads(text))
