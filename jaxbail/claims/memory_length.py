@@ -200,7 +200,7 @@ def figure(result: dict[str, Any], out_dir) -> list[Path]:
     ax1.set_ylabel(f"cumulative regret at T = {result['episodes']}")
     ax1.set_title(f"hard Z={params.num_tasks} H={params.horizon}, eps = {result['eps']:g}, {result['seeds']} seeds",
                   fontsize=9)
-    ax1.legend(fontsize=7)
+    ax1.legend(fontsize=7, loc="upper right")
     ax1.grid(True, which="both", alpha=0.25)
     cmap = plt.get_cmap("viridis")
     for i, e in enumerate(entries):
