@@ -28,6 +28,10 @@ def test_every_window_matches_the_closed_form_and_the_record_is_json(result):
         assert abs(e["per_episode_last"] - e["per_episode_last_closed_form"]) <= 4 * e["per_episode_last_se"], e
     finals = [e["closed_form"] for e in result["entries"]]
     assert finals == sorted(finals, reverse=True)
+    # the window's own delta to whole-history BAIL: positive for every finite K, shrinking as the window grows
+    # (a longer memory forgets a revealing episode less often)
+    window_deltas = [e["window_delta"]["mean"] for e in result["entries"][:3]]
+    assert all(0.0 < d < 1.0 for d in window_deltas) and window_deltas == sorted(window_deltas, reverse=True)
     llm = result["entries"][2]["eps_llm"]
     assert 0.0 <= llm["delta"] <= 1.0 and llm["regret"] > 0 and llm["delta_seeds"] > 0
     assert all("eps_llm" not in e for i, e in enumerate(result["entries"]) if i != 2)
@@ -37,6 +41,7 @@ def test_rows_verdict_and_figure(result, tmp_path):
     table = ml.rows(result)
     assert [r["K"] for r in table] == ["1", "2", "4", "unbounded"]
     assert table[2]["eps_llm_delta"] == result["entries"][2]["eps_llm"]["delta"] and table[0]["eps_llm_regret"] is None
+    assert table[0]["window_delta"] == result["entries"][0]["window_delta"]["mean"] and table[3]["window_delta"] == 0.0
     text = ml.verdict(result)
     assert "regret falls monotonically" in text and "every K is within 4 SE of the closed form" in text
     assert "eps_llm: K = 4:" in text

@@ -13,6 +13,11 @@ run as one compiled batch (the window is a traced leaf). Where ``settings["check
 deployment ``delta`` (TV to exact BAIL along its own decisions): the exact reference for a
 ``K``-episode model is ``bail_window`` with that ``K``, not ``bail``.
 
+Each window cell also measures its ``window_delta``: the mean TV between ``bail_window`` and exact
+(whole-history) BAIL along its own decisions (exploration episodes left out), i.e. the deployment
+delta that a perfectly pretrained ``K``-episode model cannot avoid (SPEC 6: the deployment delta
+includes what the window loses).
+
 The verdict is descriptive (no claim of the paper is at stake): how regret falls with ``K``, and
 whether every measured point is within 4 standard errors of the closed form.
 """
@@ -91,9 +96,13 @@ def run(settings: dict[str, Any], *, progress: bool = False) -> dict[str, Any]:
     capacity = windows[-1] - 1
     planners = [epsilon_greedy(bail_window(k, capacity=capacity), eps) for k in windows]
     results = simulate_many(key, [env] * len(windows), planners, num_episodes=t_total, num_seeds=seeds,
-                            progress=progress)
+                            progress=progress, measure_tv=True)
     full = simulate(key, env, epsilon_greedy(Bail(), eps), num_episodes=t_total, num_seeds=seeds, progress=progress)
     entries = [_entry(k, r, env, eps) for k, r in zip(windows, results)] + [_entry(None, full, env, eps)]
+    for entry, res in zip(entries, results):  # what the window alone loses: a perfect K-window model's delta
+        used = res.mean_tv_to_bail[np.isfinite(res.mean_tv_to_bail)]
+        est = stats.mean_ci(used)
+        entry["window_delta"] = {"mean": est.mean, "ci95": [est.lo, est.hi], "seeds": int(used.size)}
 
     if checkpoints:
         from jaxbail.llm.planner import delta_estimate
@@ -163,6 +172,7 @@ def rows(result: dict[str, Any]) -> list[dict[str, Any]]:
                     "closed_form": e["closed_form"], "z": e["z"], "per_episode_last": e["per_episode_last"],
                     "per_episode_last_se": e["per_episode_last_se"],
                     "per_episode_last_closed_form": e["per_episode_last_closed_form"],
+                    "window_delta": e["window_delta"]["mean"] if "window_delta" in e else 0.0,
                     "eps_llm_regret": llm.get("regret"), "eps_llm_regret_se": llm.get("regret_se"),
                     "eps_llm_delta": llm.get("delta")})
     return out
