@@ -163,6 +163,17 @@ def test_simulated_regret_matches_the_closed_form_within_4_se(task):
     assert finals == sorted(finals, reverse=True)  # longer memory, less regret
 
 
+def test_closed_form_holds_with_per_episode_instructions():
+    # the planner filters the episode's instruction view (same dynamics), the closed form is unchanged
+    instance = hard(num_tasks=3, horizon=3, prior=[0.5, 0.3, 0.2], num_instructions=2)
+    seeds = 1500
+    run = simulate(jax.random.PRNGKey(2), instance, make_planner("eps_bail_window", window=3, eps_scale=0.2),
+                   num_episodes=40, num_seeds=seeds, progress=False)
+    mean = run.gap_regret.mean(axis=0)
+    se = run.gap_regret.std(axis=0, ddof=1) / np.sqrt(seeds)
+    assert np.all(np.abs(mean - window_regret_hard(instance, 0.2, 3, run.episodes)) <= 4 * se)
+
+
 def test_closed_form_is_the_sum_of_its_per_episode_terms_and_reads_hard_back():
     instance = hard(num_tasks=4, horizon=5, prior=[0.4, 0.3, 0.2, 0.1], reveal=0.6)
     params = hard_params(instance)
