@@ -92,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="Boltzmann experts for the planner (default: greedy)")
     run.add_argument("--checkpoint", metavar="CKPT", help="llm/eps_llm: the weights file written by pretrain "
                      "(default: the checkpoint shipped for --instance hard or random)")
+    run.add_argument("--window", type=_positive_int("--window"), metavar="K", help="bail_window/eps_bail_window: "
+                     "episodes in the context (the current one included)")
     run.add_argument("--json", action="store_true", help="one JSON object on stdout")
     run.add_argument("--no-progress", action="store_true", help="never show a progress bar")
 
@@ -153,6 +155,20 @@ def _check_run_args(args: argparse.Namespace, instance) -> int | None:
     return None
 
 
+def _check_window_args(args: argparse.Namespace) -> None:
+    from jaxbail.planners import PLANNERS
+
+    windowed = [name for name, spec in PLANNERS.items() if spec.takes_window]
+    if args.planner in windowed:
+        if args.window is None:
+            raise UsageError(f"--planner {args.planner} needs --window K (episodes in its context)")
+        if args.belief != "exact":
+            raise UsageError(f"--planner {args.planner} needs --belief exact (a window of the delusional evidence "
+                             "is not defined)")
+    elif args.window is not None:
+        raise UsageError(f"--window applies to {' and '.join(windowed)}, not to {args.planner!r}")
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from jaxbail.experiment import parse_eps, run_and_summarize
     from jaxbail.instance import load_instance
@@ -172,6 +188,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.checkpoint is not None and not spec.needs_checkpoint:
         pretrained = [name for name, other in PLANNERS.items() if other.needs_checkpoint]
         raise UsageError(f"--checkpoint applies to {' and '.join(pretrained)}, not to {args.planner!r}")
+    _check_window_args(args)
     instance = _load_instance(args)
     task = _check_run_args(args, instance)
     if spec.entry.single_actor_reason is not None and hasattr(instance, "num_actors"):
@@ -188,7 +205,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         summary = run_and_summarize(instance, args.planner, num_episodes=args.episodes, num_seeds=args.seeds,
                                     task=task, eps=eps, seed=args.seed, model=model, belief=args.belief,
                                     expert_temperature=args.expert_temperature,
-                                    progress=False if args.no_progress else None, checkpoint=args.checkpoint)
+                                    progress=False if args.no_progress else None, checkpoint=args.checkpoint,
+                                    window=args.window)
     except ValueError as err:
         from jaxbail.llm.checkpoint import CheckpointError
 
@@ -220,6 +238,8 @@ def _human_summary(s: dict[str, Any]) -> str:
              f"{s['seeds']} seeds x {s['episodes']} episodes"]
     if s["eps"]:
         lines.append(f"  eps: {s['eps']['spec']} -> {_fmt(s['eps']['eps'])}")
+    if s.get("window"):
+        lines.append(f"  window: the last {s['window']} episodes")
     lo, hi = s["regret_ci95"]
     lines.append(f"  cumulative regret (gap estimator): {_fmt(s['regret_mean'])}  95% CI [{_fmt(lo)}, {_fmt(hi)}]")
     lo, hi = s["return_regret_ci95"]

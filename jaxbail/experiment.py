@@ -53,17 +53,18 @@ def parse_eps(text: str) -> EpsSpec:
 
 
 def resolve_planner(name: str, instance: Instance, num_episodes: int, task: int | None = None,
-                    eps: EpsSpec | None = None, checkpoint=None):
+                    eps: EpsSpec | None = None, checkpoint=None, window: int | None = None):
     """Build planner ``name``; for ``eps_*`` planners turn ``eps`` (default ``auto``) into a schedule.
 
-    ``checkpoint`` is the weights file of ``llm``/``eps_llm`` (default: the one shipped for the instance).
+    ``checkpoint`` is the weights file of ``llm``/``eps_llm`` (default: the one shipped for the instance);
+    ``window`` the ``K`` of ``bail_window``/``eps_bail_window``.
 
     Returns:
       ``(planner, info)`` where ``info`` records the eps actually used (``None`` for other planners).
     Raises:
       ValueError: ``auto`` where the bound does not apply (it needs ``eta > 0`` and an injective Reporter).
     """
-    build = functools.partial(make_planner, name, instance=instance, checkpoint=checkpoint)
+    build = functools.partial(make_planner, name, instance=instance, checkpoint=checkpoint, window=window)
     if not planner_registry.planner_name(name).takes_eps:
         return build(), None
     eps = EpsSpec("auto") if eps is None else eps
@@ -131,14 +132,14 @@ def run_and_summarize(instance: Instance, planner_name: str, *, num_episodes: in
                       task: int | None = None, eps: EpsSpec | None = None, seed: int = 0,
                       model: Instance | None = None, belief: str = "exact",
                       expert_temperature: float | None = None, progress: bool | None = None,
-                      checkpoint=None) -> dict[str, Any]:
+                      checkpoint=None, window: int | None = None) -> dict[str, Any]:
     """Resolve, simulate and summarise one run (what ``jaxbail run --json`` prints).
 
     ``llm``/``eps_llm`` load ``checkpoint`` (default: the one shipped for the instance) and measure
     ``delta``, the mean TV to exact BAIL on the planner's own decisions of this run; its upper 95%
     end enters SPEC 6's practical bound, and the summary gains ``checkpoint`` and ``delta``.
     """
-    planner, eps_info = resolve_planner(planner_name, instance, num_episodes, task, eps, checkpoint)
+    planner, eps_info = resolve_planner(planner_name, instance, num_episodes, task, eps, checkpoint, window)
     pretrained = planner_registry.planner_name(planner_name).needs_checkpoint
     result = simulate(jax.random.PRNGKey(seed), instance, planner, num_episodes=num_episodes,
                       num_seeds=num_seeds, task=task, model=model, belief=belief,
@@ -164,6 +165,8 @@ def run_and_summarize(instance: Instance, planner_name: str, *, num_episodes: in
     out = summarize(result, planner=planner_name, th=th, seed=seed)
     out.update({"instance": instance.name or None, "mode": "bayes" if task is None else "fixed", "task": task,
                 "seed": seed, "eps": eps_info, "belief": belief})
+    if window is not None:
+        out["window"] = window
     if pretrained:
         from jaxbail.llm.checkpoint import default_checkpoint
 

@@ -25,11 +25,11 @@ __all__ = ["SweepError", "Cell", "load_sweep", "expand_cells", "run_sweep", "swe
 TOP_KEYS = {"name", "seed", "episodes", "seeds", "mode", "task", "belief", "instance", "instances", "planner",
             "description"}
 INSTANCE_KEYS = {"name", "file", "params"}
-PLANNER_KEYS = {"name", "eps"}
+PLANNER_KEYS = {"name", "eps", "window"}
 TABLE_COLUMNS = ["cell_id", "instance", "params", "planner", "eps", "mode", "task", "episodes_total", "seeds",
                  "seed", "episode", "regret_mean", "regret_lo", "regret_hi", "return_regret_mean",
                  "true_task_posterior_mean", "slope", "slope_lo", "slope_hi", "per_episode_regret_last",
-                 "theory_kind", "theory_value", "eta", "c_Z", "C", "Dmax"]
+                 "theory_kind", "theory_value", "eta", "c_Z", "C", "Dmax", "window"]
 
 
 class SweepError(ValueError):
@@ -166,7 +166,7 @@ def expand_cells(config: dict[str, Any]) -> list[Cell]:
         raise SweepError("planner: a [planner] table with name (a planner or a list) is required")
     bad = sorted(set(planner_cfg) - PLANNER_KEYS)
     if bad:
-        raise SweepError(f"planner.{bad[0]}: unknown key (allowed: name, eps)")
+        raise SweepError(f"planner.{bad[0]}: unknown key (allowed: name, eps, window)")
     names = _as_list(planner_cfg["name"], "planner.name")
     for n in names:
         if n not in PLANNERS:
@@ -178,12 +178,38 @@ def expand_cells(config: dict[str, Any]) -> list[Cell]:
         except ValueError as err:
             raise SweepError(f"planner.eps: {err}") from None
 
+    windows = _windows(planner_cfg, names, belief)
     cells = []
     for spec, name, t_count, n_seeds, task in itertools.product(instance_specs, names, episodes, seeds, tasks):
         for eps in (eps_values if PLANNERS[name].takes_eps else [None]):
-            cells.append(Cell(instance=spec, planner=name, eps=eps, episodes=t_count, seeds=n_seeds, mode=mode,
-                              task=task, seed=seed, belief=belief))
+            for window in (windows if PLANNERS[name].takes_window else [None]):
+                cell = Cell(instance=spec, planner=name, eps=eps, episodes=t_count, seeds=n_seeds, mode=mode,
+                            task=task, seed=seed, belief=belief)
+                if window is not None:  # only window planners' cells carry the key (other cell ids unchanged)
+                    cell["window"] = window
+                cells.append(cell)
     return cells
+
+
+def _windows(planner_cfg: dict[str, Any], names: list, belief: str) -> list[int]:
+    """``planner.window``: the ``K`` values of the window planners (required by them, refused otherwise)."""
+    from jaxbail.planners import PLANNERS
+
+    windowed = [n for n, spec in PLANNERS.items() if spec.takes_window]
+    wanted = [n for n in names if n in windowed]
+    if "window" not in planner_cfg:
+        if wanted:
+            raise SweepError(f"planner.window: {wanted[0]!r} needs window = K (an integer >= 1, or a list)")
+        return []
+    if not wanted:
+        raise SweepError(f"planner.window: applies to {' and '.join(windowed)}, none of which is in planner.name")
+    values = _as_list(planner_cfg["window"], "planner.window")
+    for k in values:
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise SweepError(f"planner.window: must be integers >= 1, got {k!r}")
+    if belief != "exact":
+        raise SweepError("planner.window: the window planners need belief = 'exact'")
+    return values
 
 
 def _build_instance(spec: dict[str, Any]):
@@ -229,7 +255,8 @@ def _batches(cells: list[Cell], max_seed_cells: int = 1 << 16) -> list[list[int]
     groups: dict[str, list[int]] = {}
     for i, cell in enumerate(cells):
         inst = _build_instance(cell["instance"])
-        key = json.dumps([inst.sizes, cell["planner"], cell["episodes"], cell["seeds"], cell["belief"]])
+        key = json.dumps([inst.sizes, cell["planner"], cell["episodes"], cell["seeds"], cell["belief"],
+                          cell.get("window")])
         groups.setdefault(key, []).append(i)
     batches = []
     for members in groups.values():
@@ -249,7 +276,8 @@ def _run_batch(cells: list[Cell]) -> list[dict[str, Any]]:
     for cell in cells:
         inst = _build_instance(cell["instance"])
         eps = None if cell["eps"] is None else parse_eps(cell["eps"])
-        planner, info = resolve_planner(cell["planner"], inst, cell["episodes"], cell["task"], eps)
+        planner, info = resolve_planner(cell["planner"], inst, cell["episodes"], cell["task"], eps,
+                                        window=cell.get("window"))
         instances.append(inst)
         planners.append(planner)
         infos.append(info)
@@ -365,6 +393,7 @@ def _rows(summary: dict[str, Any]) -> Iterable[dict[str, Any]]:
             "theory_kind": "" if th is None else th["kind"],
             "theory_value": "" if curve.get("theory") is None else curve["theory"][j],
             "eta": const.get("eta"), "c_Z": const.get("c_Z"), "C": const.get("C"), "Dmax": const.get("Dmax"),
+            "window": cell.get("window"),
         }
 
 

@@ -43,18 +43,16 @@ def test_plot_of_a_missing_directory_is_one_line_exit_2(tmp_path, capsys):
 
 
 def _recompute_claim4(c4):
-    under = all(e <= p + 4 * se for entry in c4["series"]
-                for t, e, p, se in zip(entry["episodes"], entry["excess_mean"], entry["predicted"], entry["excess_se"])
+    # SPEC 6's absolute bound with the deployment delta (the paired excess is a heuristic, not checked)
+    under = all(r <= b + 4 * se for entry in c4["series"]
+                for t, r, b, se in zip(entry["episodes"], entry["regret_mean"], entry["bound"], entry["regret_se"])
                 if t >= 10)
-    by_delta = sorted(c4["series"], key=lambda e: e["delta"]["mean"], reverse=True)
-    separated = all(a["delta"]["ci95"][0] > b["delta"]["ci95"][1] for a, b in zip(by_delta, by_delta[1:]))
-    shrinks = by_delta[0]["excess_mean"][-1] - by_delta[-1]["excess_mean"][-1] > 2 * by_delta[0]["diff_se_to_smallest"]
     h = c4["llm_on_hard"]
     band = c4["llm_on_hard"]["instance"]["horizon"] * min(1.0, h["delta"]["ci95"][1]) * 1.0 \
         + 4 * h["per_episode_regret_se"]  # hard's Dmax is 1
     assert band == pytest.approx(h["band"], rel=1e-12)
     linear = abs(h["run"]["slope"] - 1) <= 0.05 and abs(h["per_episode_regret"] - h["bail_line_per_episode"]) <= band
-    return under and separated and shrinks and linear
+    return under and linear
 
 
 def _recompute_verdicts(summary):

@@ -18,13 +18,14 @@ from typing import Any, Callable
 
 import jax.numpy as jnp
 
+from jaxbail.planners.bail_window import bail_window
 from jaxbail.planners.base import Planner
 from jaxbail.planners.bawm import Bawm
 from jaxbail.planners.core import Bail, Map, Oracle, Psrl, Uniform, epsilon_greedy
 
 __all__ = ["PlannerEntry", "PlannerName", "PLANNERS", "register", "planner_name", "make_planner"]
 
-BUILD_ARGS = ("instance", "checkpoint", "explore")
+BUILD_ARGS = ("instance", "checkpoint", "explore", "window")
 """What a builder may name in its signature; :func:`make_planner` passes exactly the ones it names."""
 
 
@@ -45,6 +46,7 @@ class PlannerEntry:
       single_actor_reason: why it cannot run with several Actors (``None``: it can).
       key_free: ``begin_episode`` ignores its key, so ``epsilon_greedy(planner, 0)`` plays bit for bit
         what the planner plays and its cells can batch with its ``eps_`` variant's.
+      takes_window: built with ``window=K`` episodes of context (``--window K``, sweep ``planner.window``).
       stand_in: for ``needs_checkpoint`` planners, ``stand_in(instance, key)`` the same planner with
         untrained weights of the instance's sizes (the smoke test runs it without a checkpoint).
     """
@@ -56,14 +58,20 @@ class PlannerEntry:
     needs_checkpoint: bool = False
     single_actor_reason: str | None = None
     key_free: bool = False
+    takes_window: bool = False
     stand_in: Callable[[Any, Any], Planner] | None = None
 
-    def make(self, *, instance=None, checkpoint=None, explore=None, called: str | None = None) -> Planner:
+    def make(self, *, instance=None, checkpoint=None, explore=None, window=None,
+             called: str | None = None) -> Planner:
         """The planner itself (never the ``eps_`` variant); ``called`` is the name messages use (default ``name``)."""
+        if (window is not None) != self.takes_window:
+            windowed = [n for n, p in PLANNERS.items() if p.entry.takes_window]
+            raise ValueError(f"planner {called or self.name!r} needs window=K" if window is None
+                             else f"window applies to {' and '.join(windowed)}, not to {called or self.name!r}")
         if self.needs_checkpoint and instance is None:
             raise ValueError(f"planner {called or self.name!r} needs the instance it runs on (to pick and check its "
                              "checkpoint)")
-        given = {"instance": instance, "checkpoint": checkpoint, "explore": explore}
+        given = {"instance": instance, "checkpoint": checkpoint, "explore": explore, "window": window}
         wanted = inspect.signature(self.build).parameters
         return self.build(**{k: v for k, v in given.items() if k in wanted})
 
@@ -88,6 +96,10 @@ class PlannerName:
     @property
     def needs_checkpoint(self) -> bool:
         return self.entry.needs_checkpoint
+
+    @property
+    def takes_window(self) -> bool:
+        return self.entry.takes_window
 
     @property
     def batches_with_eps(self) -> bool:
@@ -135,7 +147,7 @@ def planner_name(name: str) -> PlannerName:
 
 
 def make_planner(name: str, *, eps_scale: float = 0.1, eps_power: float = 0.0, explore=None,
-                 instance=None, checkpoint=None) -> Planner:
+                 instance=None, checkpoint=None, window: int | None = None) -> Planner:
     """Build a planner by name; ``eps_scale``/``eps_power`` are the schedule of ``eps_*`` planners
     (``eps_t = min(1, scale * t**-power)``).
 
@@ -143,12 +155,15 @@ def make_planner(name: str, *, eps_scale: float = 0.1, eps_power: float = 0.0, e
     ``None``, from the checkpoint shipped for ``instance`` (``hard`` or ``random``); ``instance``
     is required for them and its sizes are checked against the checkpoint's.
 
+    ``bail_window`` and ``eps_bail_window`` need ``window`` (``K >= 1`` episodes).
+
     Raises:
-      ValueError: an unknown name; :class:`jaxbail.llm.CheckpointError` (a ``ValueError``) for a
+      ValueError: an unknown name; a missing or bad ``window`` (or one given to another planner);
+        :class:`jaxbail.llm.CheckpointError` (a ``ValueError``) for a
         missing, unreadable or mismatched checkpoint.
     """
     spec = planner_name(name)
-    planner = spec.entry.make(instance=instance, checkpoint=checkpoint, explore=explore, called=name)
+    planner = spec.entry.make(instance=instance, checkpoint=checkpoint, explore=explore, window=window, called=name)
     return spec.wrap(planner, eps_scale, eps_power, explore)
 
 
@@ -166,3 +181,8 @@ register(PlannerEntry("uniform", _uniform, "the exploration policy at every step
 register(PlannerEntry("bawm", Bawm, "the LLM as a world model: optimal plan in the posterior-mean model, "
                       "re-planned every episode", eps_description="BAWM with per-episode epsilon-greedy exploration",
                       key_free=True))
+
+
+register(PlannerEntry("bail_window", bail_window, "exact BAIL from the last K episodes only (--window K): a "
+                      "perfectly pretrained K-window model", eps_description="bail_window with per-episode "
+                      "epsilon-greedy exploration", takes_window=True))
