@@ -306,9 +306,11 @@ def _compiled_cells(platform: str | None = None):
     return jax.jit(_run_cells_impl, static_argnames=STATIC_ARGNAMES, **extra)
 
 
-def _run_cells(*args, platform: str | None = None, **kwargs):
-    """``jit(_run_cells_impl)``, compiled on first use with :func:`_compiler_options` of ``platform``."""
-    return _compiled_cells(platform)(*args, **kwargs)
+def _run_cells(carry, keys, *args, **kwargs):
+    """``jit(_run_cells_impl)``, compiled on first use with :func:`_compiler_options` of the platform the
+    seeds' keys live on."""
+    platform = next(iter(keys.devices())).platform
+    return _compiled_cells(platform)(carry, keys, *args, **kwargs)
 
 
 def _start_impl(keys, fixed_task, env, model, experts, planner, num_episodes, planner_types=None):
@@ -469,8 +471,7 @@ def simulate_many(key: jax.Array, instances: Sequence[Instance], planners: Seque
     planner_types = node_types(stacked_planner)
     run = functools.partial(_run_seed_chunk, fixed=fixed, env=env, model=model, experts=experts,
                             planner=stacked_planner, total=total, planner_types=planner_types,
-                            log_points=log_points, chunk_episodes=chunk_episodes, mesh=mesh,
-                            platform=devs[0].platform, static=dict(
+                            log_points=log_points, chunk_episodes=chunk_episodes, mesh=mesh, static=dict(
                                 delusional=(belief == "delusional"), measure_tv=measure_tv,
                                 known_state=known_state))
     width = len(log_points)
@@ -527,7 +528,7 @@ def _seed_chunks(num_seeds: int, num_cells: int, num_devices: int, chunk_seeds: 
 
 
 def _run_seed_chunk(keys, *, bar, count, fixed, env, model, experts, planner, total, planner_types, log_points,
-                    chunk_episodes, mesh, platform, static):
+                    chunk_episodes, mesh, static):
     """One compiled call's seeds through every episode: logged values ``[5, K, n, L]``, tasks ``[K, n]``
     and the TV sums and counts ``[K, n]`` (host float64)."""
     keys = shard_seeds(keys, mesh, 0)
@@ -542,8 +543,7 @@ def _run_seed_chunk(keys, *, bar, count, fixed, env, model, experts, planner, to
     tv_count = np.zeros((num_cells, num_seeds), np.int64)
     for start in range(0, num_episodes, chunk_episodes):
         carry, outs = _run_cells(carry, keys, jnp.int32(start), env, model, experts, planner, total,
-                                 chunk_len=chunk_episodes, planner_types=planner_types, platform=platform,
-                                 **static)
+                                 chunk_len=chunk_episodes, planner_types=planner_types, **static)
         length = min(chunk_episodes, num_episodes - start)
         inside = (log_points > start) & (log_points <= start + length)
         cols = log_points[inside] - start - 1

@@ -1,0 +1,104 @@
+"""Scale checks of the command line: peak RSS and time against seeds (streamed statistics, seed-axis chunking)
+and the whole-process time of a first and a second identical ``jaxbail run`` (persistent compilation cache).
+
+Every run is a fresh ``python -m jaxbail.cli`` process; its peak RSS is the child's ``ru_maxrss`` (wait4).
+The 1-minute load average (``/proc/loadavg``) is recorded beside each number: on a shared machine the
+times are only indicative.
+
+Usage:
+  python benchmarks/scale.py rss --seeds 1000 10000 100000 1000000 --episodes 1000
+  python benchmarks/scale.py warm            # the README's run example, twice, with a fresh cache
+  python benchmarks/scale.py rss ... --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+README_RUN = ["run", "--instance", "hard", "--param", "num_tasks=4", "--param", "prior=0.4,0.3,0.2,0.1",
+              "--planner", "eps_bail", "--eps", "auto", "--episodes", "5000", "--seeds", "2000", "--json"]
+
+
+def load() -> float:
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
+def child_rss(args: list[str], env: dict[str, str] | None = None) -> dict:
+    """One CLI process: wall seconds, its own peak RSS in MiB (os.wait4), the load before and after, and
+    its JSON summary."""
+    before = load()
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "jaxbail.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, env=env)
+    out = proc.stdout.read()
+    _, status, rusage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"jaxbail {' '.join(args)} failed with exit code {proc.returncode}")
+    return {"seconds": wall, "peak_rss_mib": rusage.ru_maxrss / 1024, "load_before": before,
+            "load_after": load(), "summary": json.loads(out)}
+
+
+def cmd_rss(args) -> list[dict]:
+    rows = []
+    print(f"{'seeds':>9} {'episodes':>8} {'seconds':>9} {'peak RSS MiB':>13} {'load 1m':>12} {'regret mean':>12}")
+    for seeds in args.seeds:
+        argv = ["run", "--instance", args.instance, "--planner", args.planner, "--episodes", str(args.episodes),
+                "--seeds", str(seeds), "--json", "--no-progress"]
+        row = child_rss(argv)
+        row.update(seeds=seeds, episodes=args.episodes, instance=args.instance, planner=args.planner,
+                   regret_mean=row["summary"]["regret_mean"], regret_se=row["summary"]["regret_se"])
+        del row["summary"]
+        rows.append(row)
+        print(f"{seeds:>9} {args.episodes:>8} {row['seconds']:>9.1f} {row['peak_rss_mib']:>13.0f} "
+              f"{row['load_before']:>5.1f}->{row['load_after']:<5.1f} {row['regret_mean']:>12.4g}", flush=True)
+    return rows
+
+
+def cmd_warm(args) -> list[dict]:
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="jaxbail-xla-") as cache:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_COMPILATION_CACHE")}
+        env["JAXBAIL_COMPILE_CACHE"] = cache
+        for label in ("first (empty cache)", "second (warm cache)"):
+            row = child_rss([*README_RUN, "--no-progress"], env)
+            row.update(run=label, regret_mean=row["summary"]["regret_mean"])
+            del row["summary"]
+            rows.append(row)
+            print(f"{label:<22} {row['seconds']:7.2f} s whole process  peak RSS {row['peak_rss_mib']:.0f} MiB  "
+                  f"load {row['load_before']:.1f}->{row['load_after']:.1f}", flush=True)
+        off = child_rss([*README_RUN, "--no-progress", "--no-compile-cache"], env)
+        rows.append({"run": "--no-compile-cache", **{k: v for k, v in off.items() if k != "summary"}})
+        print(f"{'--no-compile-cache':<22} {off['seconds']:7.2f} s whole process  "
+              f"load {off['load_before']:.1f}->{off['load_after']:.1f}", flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    rss = sub.add_parser("rss")
+    rss.add_argument("--seeds", type=int, nargs="+", default=[1_000, 10_000, 100_000, 1_000_000])
+    rss.add_argument("--episodes", type=int, default=1000)
+    rss.add_argument("--instance", default="hard")
+    rss.add_argument("--planner", default="bail")
+    rss.add_argument("--json", metavar="OUT")
+    warm = sub.add_parser("warm")
+    warm.add_argument("--json", metavar="OUT")
+    args = parser.parse_args()
+    rows = cmd_rss(args) if args.command == "rss" else cmd_warm(args)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"command": args.command, "rows": rows, "argv": sys.argv[1:]}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
