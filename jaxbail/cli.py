@@ -148,7 +148,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _setup_scale(args: argparse.Namespace) -> None:
-    """The compilation cache (unless --no-compile-cache) and --devices, before anything compiles."""
+    """jax.distributed for ``run`` (JAXBAIL_COORDINATOR), the compilation cache (unless --no-compile-cache)
+    and --devices, before anything compiles. In a distributed run only process 0 prints."""
+    if args.command == "run":
+        import os
+
+        from jaxbail.devices import init_distributed
+
+        try:
+            if init_distributed():
+                import jax
+
+                # the collectives' libraries print to file descriptor 1: send it to stderr, keep stdout for
+                # the result (process 0's; the others print nothing)
+                sys.stdout.flush()
+                saved = os.dup(1)
+                os.dup2(2, 1)
+                sys.stdout = os.fdopen(saved, "w") if jax.process_index() == 0 else open(os.devnull, "w")  # noqa: SIM115
+        except ValueError as err:
+            raise UsageError(str(err)) from None
     if hasattr(args, "no_compile_cache") and not args.no_compile_cache:
         from jaxbail.compile_cache import enable_compile_cache
 

@@ -55,3 +55,29 @@ def shard_seeds(tree: Any, mesh: Mesh | None, axis: int) -> Any:
         return tree
     spec = NamedSharding(mesh, PartitionSpec(*([None] * axis), "seeds"))
     return jax.tree.map(lambda leaf: jax.device_put(leaf, spec), tree)
+
+
+def init_distributed() -> bool:
+    """Join a ``jax.distributed`` run described by the environment; ``False`` where none is.
+
+    ``JAXBAIL_COORDINATOR=host:port`` with ``JAXBAIL_NUM_PROCESSES`` and ``JAXBAIL_PROCESS_ID`` (explicit), or
+    ``JAXBAIL_COORDINATOR=auto`` (JAX's cluster detection: SLURM's ``srun``, Open MPI, ...). On CPU the
+    processes' collectives go through gloo. Call before anything touches a device.
+    """
+    import os
+
+    spec = os.environ.get("JAXBAIL_COORDINATOR")
+    if not spec:
+        return False
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    if spec == "auto":
+        jax.distributed.initialize()
+        return True
+    try:
+        num_processes = int(os.environ["JAXBAIL_NUM_PROCESSES"])
+        process_id = int(os.environ["JAXBAIL_PROCESS_ID"])
+    except (KeyError, ValueError):
+        raise ValueError("JAXBAIL_COORDINATOR=host:port needs the integers JAXBAIL_NUM_PROCESSES and "
+                         "JAXBAIL_PROCESS_ID (or JAXBAIL_COORDINATOR=auto under SLURM)") from None
+    jax.distributed.initialize(spec, num_processes=num_processes, process_id=process_id)
+    return True

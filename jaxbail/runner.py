@@ -423,7 +423,36 @@ def simulate_many(key: jax.Array, instances: Sequence[Instance], planners: Seque
     Every cell must have the same sizes and planner structure (class and static
     fields); values (tables, priors, eps) may differ. All cells use the same seed
     keys, so they face common random numbers: their differences are paired.
+
+    Under ``jax.distributed`` (several processes), each process runs its own contiguous block of the
+    seeds on its local devices, and the per-seed results (or the moments) are gathered once at the end:
+    every process returns the whole run, the same as one process would.
     """
+    processes = jax.process_count()
+    if processes > 1:
+        if num_seeds < processes:
+            raise ValueError(f"num_seeds: with {processes} processes, need at least {processes} seeds, "
+                             f"got {num_seeds}")
+        rank = jax.process_index()
+        lo, hi = rank * num_seeds // processes, (rank + 1) * num_seeds // processes
+        local = _simulate_many_local(key, instances, planners, num_episodes=num_episodes, num_seeds=hi - lo,
+                                     tasks=tasks, models=models, belief=belief,
+                                     expert_temperature=expert_temperature, first_seed=first_seed + lo,
+                                     chunk_episodes=chunk_episodes, progress=False if rank else progress,
+                                     log_points=log_points, measure_tv=measure_tv, filter=filter,
+                                     chunk_seeds=chunk_seeds, keep_curves=keep_curves, devices=devices)
+        return _gather_processes(local, num_seeds, processes)
+    return _simulate_many_local(key, instances, planners, num_episodes=num_episodes, num_seeds=num_seeds,
+                                tasks=tasks, models=models, belief=belief, expert_temperature=expert_temperature,
+                                first_seed=first_seed, chunk_episodes=chunk_episodes, progress=progress,
+                                log_points=log_points, measure_tv=measure_tv, filter=filter,
+                                chunk_seeds=chunk_seeds, keep_curves=keep_curves, devices=devices)
+
+
+def _simulate_many_local(key, instances, planners, *, num_episodes, num_seeds, tasks, models, belief,
+                         expert_temperature, first_seed, chunk_episodes, progress, log_points, measure_tv, filter,
+                         chunk_seeds, keep_curves, devices) -> list[SimulationResult]:
+    """:func:`simulate_many` in this process, on its local devices."""
     if num_episodes < 1 or num_seeds < 1:
         raise ValueError(f"num_episodes and num_seeds must be >= 1, got {num_episodes} and {num_seeds}")
     if belief not in ("exact", "delusional"):
@@ -509,6 +538,57 @@ def simulate_many(key: jax.Array, instances: Sequence[Instance], planners: Seque
                              mean_tv_to_bail=_ratio(tv_sum[k], tv_count[k]) if measure_tv else None,
                              curve_stats=None if keep_curves else moments[k])
             for k in range(num_cells)]
+
+
+_PER_SEED = ("gap_regret", "return_regret", "misspecified", "true_task_posterior", "tasks", "tv_to_bail",
+             "mean_tv_to_bail")
+
+
+def _gather_processes(local: list[SimulationResult], num_seeds: int, processes: int) -> list[SimulationResult]:
+    """Every process's block of seeds (process ``p`` ran seeds ``[p N // P, (p + 1) N // P)``), gathered once.
+
+    The arrays travel as ``uint32`` words (float64 and int64 reinterpreted), so nothing is rounded to
+    float32 on the way."""
+    from jax.experimental import multihost_utils
+
+    block = -(-num_seeds // processes)
+    counts = [(p + 1) * num_seeds // processes - p * num_seeds // processes for p in range(processes)]
+
+    def words(a: np.ndarray) -> np.ndarray:
+        a = np.ascontiguousarray(a)
+        pad = np.zeros((block - a.shape[0], *a.shape[1:]), a.dtype)
+        return np.concatenate([a, pad]).reshape(block, -1).view(np.uint32)
+
+    payload = []
+    for r in local:
+        fields = {name: words(getattr(r, name)) for name in _PER_SEED if getattr(r, name) is not None}
+        if r.curve_stats is not None:
+            cs = r.curve_stats
+            fields["moments"] = np.concatenate([cs.total.ravel(), cs.m2.ravel(), cs.gap_comoment.ravel(),
+                                                [float(cs.num_seeds)]]).view(np.uint32)
+        payload.append(fields)
+    gathered = jax.tree.map(np.asarray, multihost_utils.process_allgather(payload))  # leaves [P, ...]
+    out = []
+    for r, fields in zip(local, gathered):
+        update = {}
+        for name, value in fields.items():
+            if name == "moments":
+                continue
+            mine = getattr(r, name)
+            whole = value.view(mine.dtype).reshape(processes, block, *mine.shape[1:])
+            update[name] = np.concatenate([whole[p, :counts[p]] for p in range(processes)])
+        if "moments" in fields:
+            shape = r.curve_stats.total.shape
+            size, width = int(np.prod(shape)), r.curve_stats.gap_comoment.shape[0]
+            merged = None
+            for p in range(processes):
+                flat = fields["moments"][p].view(np.float64)
+                merged = merge(merged, CurveStats(int(flat[-1]), flat[:size].reshape(shape),
+                                                  flat[size:2 * size].reshape(shape),
+                                                  flat[2 * size:2 * size + width * width].reshape(width, width)))
+            update["curve_stats"] = merged
+        out.append(r._replace(**update))
+    return out
 
 
 def _seed_chunks(num_seeds: int, num_cells: int, num_devices: int, chunk_seeds: int | None,
