@@ -9,6 +9,7 @@ Usage:
   python benchmarks/scale.py rss --seeds 1000 10000 100000 1000000 --episodes 1000
   python benchmarks/scale.py warm            # the README's run example, twice, with a fresh cache
   python benchmarks/scale.py rss ... --json out.json
+  python benchmarks/scale.py device --seeds 10000 100000 1000000 --episodes 100   # on a GPU: seed-steps/s
 """
 
 from __future__ import annotations
@@ -82,6 +83,42 @@ def cmd_warm(args) -> list[dict]:
     return rows
 
 
+def cmd_device(args) -> list[dict]:
+    """seed-steps/s of ``simulate`` (bail, default filter) on the default backend's devices, in this process:
+    the throughput benchmark's instance (random Z=8, S=16, G=4, H=10), first call and best steady call,
+    and the devices' peak memory where the backend reports it."""
+    import jax
+
+    from jaxbail.instances import random_instance
+    from jaxbail.planners import make_planner
+    from jaxbail.runner import simulate
+
+    instance = random_instance(0, num_tasks=8, num_states=16, num_subgoals=4, horizon=10)
+    planner = make_planner("bail")
+    devices = jax.local_devices()
+    print(f"devices: {len(devices)} x {devices[0].device_kind} ({devices[0].platform}); jax {jax.__version__}")
+    rows = []
+    for seeds in args.seeds:
+        def run(k, seeds=seeds):
+            start = time.perf_counter()
+            result = simulate(jax.random.PRNGKey(k), instance, planner, num_episodes=args.episodes,
+                              num_seeds=seeds, keep_curves=False, progress=False)
+            return time.perf_counter() - start, result
+        first, _ = run(0)
+        steady = min(run(k + 1)[0] for k in range(args.repeats))
+        stats = [d.memory_stats() or {} for d in devices]
+        peak = sum(m.get("peak_bytes_in_use", 0) for m in stats) / 2**20
+        rate = seeds * args.episodes * instance.horizon / steady
+        row = {"seeds": seeds, "episodes": args.episodes, "first_call_seconds": first, "steady_seconds": steady,
+               "seed_steps_per_s": rate, "device_peak_mib": peak or None, "devices": len(devices),
+               "device_kind": devices[0].device_kind, "load": load()}
+        rows.append(row)
+        print(f"{seeds:>9} seeds x {args.episodes} episodes: {rate:.3g} seed-steps/s (steady {steady:.2f} s, "
+              f"first call {first:.2f} s), device peak {f'{peak:.0f} MiB' if peak else 'n/a'}, load {row['load']:.1f}",
+              flush=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -93,8 +130,13 @@ def main() -> None:
     rss.add_argument("--json", metavar="OUT")
     warm = sub.add_parser("warm")
     warm.add_argument("--json", metavar="OUT")
+    device = sub.add_parser("device")
+    device.add_argument("--seeds", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    device.add_argument("--episodes", type=int, default=100)
+    device.add_argument("--repeats", type=int, default=2)
+    device.add_argument("--json", metavar="OUT")
     args = parser.parse_args()
-    rows = cmd_rss(args) if args.command == "rss" else cmd_warm(args)
+    rows = {"rss": cmd_rss, "warm": cmd_warm, "device": cmd_device}[args.command](args)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"command": args.command, "rows": rows, "argv": sys.argv[1:]}, f, indent=2)
