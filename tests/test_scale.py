@@ -325,3 +325,20 @@ def test_distributed_environment_needs_the_process_count_and_id(monkeypatch):
     with pytest.raises(ValueError, match=r"JAXBAIL_COORDINATOR=host:port needs the integers "
                                          r"JAXBAIL_NUM_PROCESSES and JAXBAIL_PROCESS_ID"):
         init_distributed()
+
+
+def test_cli_streams_the_statistics_above_the_threshold(monkeypatch, capsys):
+    from jaxbail import streaming
+
+    assert main([*RUN, "--no-compile-cache"]) == 0
+    kept = json.loads(capsys.readouterr().out)
+    monkeypatch.setattr(streaming, "STREAM_ABOVE", 8)
+    assert main([*RUN, "--no-compile-cache"]) == 0
+    streamed = json.loads(capsys.readouterr().out)
+    assert "slope_ci_method" not in kept and streamed.pop("slope_ci_method") == "delta"
+    for name in ("seeds", "episodes", "misspecification_events", "theory", "slope_range"):
+        assert streamed[name] == kept[name], name
+    for name in ("regret_mean", "regret_se", "return_regret_mean", "per_episode_regret_last",
+                 "true_task_posterior_final"):
+        assert streamed[name] == pytest.approx(kept[name], rel=1e-12, abs=1e-12), name
+    np.testing.assert_allclose(streamed["curve"]["regret_mean"], kept["curve"]["regret_mean"], rtol=1e-12)
