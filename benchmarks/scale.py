@@ -31,12 +31,32 @@ def load() -> float:
         return float(f.read().split()[0])
 
 
-def child_rss(args: list[str], env: dict[str, str] | None = None) -> dict:
+# ``jaxbail`` with jax.monitoring's durations (tracing, lowering, backend compile or cache load; seconds and
+# counts per event) written to $COMPILE_LOG
+_TIMED_CLI = ("import collections, json, os, sys, jax.monitoring as m; spent = collections.defaultdict(float); "
+              "count = collections.Counter(); "
+              "m.register_event_duration_secs_listener(lambda name, secs, **kw: (spent.__setitem__(name, "
+              "spent[name] + secs), count.update([name]))); "
+              "from jaxbail.cli import main; code = main(sys.argv[1:]); "
+              "json.dump({'seconds': spent, 'counts': count}, open(os.environ['COMPILE_LOG'], 'w')); sys.exit(code)")
+
+
+def _compile_seconds(log: dict) -> dict:
+    def total(suffix):
+        return sum(v for k, v in log["seconds"].items() if k.endswith(suffix))
+    return {"trace_seconds": total("jaxpr_trace_duration"), "lower_seconds": total("jaxpr_to_mlir_module_duration"),
+            "backend_compile_or_load_seconds": total("backend_compile_duration"),
+            "backend_compiles": sum(v for k, v in log["counts"].items() if k.endswith("backend_compile_duration")),
+            "cache_hits": sum(v for k, v in log["counts"].items() if "cache_retrieval" in k), "events": log}
+
+
+def child_rss(args: list[str], env: dict[str, str] | None = None, timed: bool = False) -> dict:
     """One CLI process: wall seconds, its own peak RSS in MiB (os.wait4), the load before and after, and
     its JSON summary."""
     before = load()
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "jaxbail.cli", *args], stdout=subprocess.PIPE,
+    command = ["-c", _TIMED_CLI] if timed else ["-m", "jaxbail.cli"]
+    proc = subprocess.Popen([sys.executable, *command, *args], stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True, env=env)
     out = proc.stdout.read()
     _, status, rusage = os.wait4(proc.pid, 0)
@@ -69,12 +89,18 @@ def cmd_warm(args) -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="jaxbail-xla-") as cache:
         env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_COMPILATION_CACHE")}
         env["JAXBAIL_COMPILE_CACHE"] = cache
+        env["COMPILE_LOG"] = os.path.join(cache, "compile-log.json")
         for label in ("first (empty cache)", "second (warm cache)"):
-            row = child_rss([*README_RUN, "--no-progress"], env)
+            row = child_rss([*README_RUN, "--no-progress"], env, timed=True)
+            with open(env["COMPILE_LOG"]) as f:
+                row.update(_compile_seconds(json.load(f)))
             row.update(run=label, regret_mean=row["summary"]["regret_mean"])
             del row["summary"]
             rows.append(row)
-            print(f"{label:<22} {row['seconds']:7.2f} s whole process  peak RSS {row['peak_rss_mib']:.0f} MiB  "
+            print(f"{label:<22} {row['seconds']:7.2f} s whole process; trace {row['trace_seconds']:.2f} s, lower "
+                  f"{row['lower_seconds']:.2f} s, XLA compile or cache load "
+                  f"{row['backend_compile_or_load_seconds']:.2f} s ({row['backend_compiles']} programs, "
+                  f"{row['cache_hits']} cache events); peak RSS {row['peak_rss_mib']:.0f} MiB, "
                   f"load {row['load_before']:.1f}->{row['load_after']:.1f}", flush=True)
         off = child_rss([*README_RUN, "--no-progress", "--no-compile-cache"], env)
         rows.append({"run": "--no-compile-cache", **{k: v for k, v in off.items() if k != "summary"}})
