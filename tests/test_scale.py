@@ -342,3 +342,38 @@ def test_cli_streams_the_statistics_above_the_threshold(monkeypatch, capsys):
                  "true_task_posterior_final"):
         assert streamed[name] == pytest.approx(kept[name], rel=1e-12, abs=1e-12), name
     np.testing.assert_allclose(streamed["curve"]["regret_mean"], kept["curve"]["regret_mean"], rtol=1e-12)
+
+
+SWEEP = """
+name = "streamed"
+seed = 1
+episodes = 20
+seeds = 12
+
+[instance]
+name = "hard"
+params = { num_tasks = 2, horizon = 2 }
+
+[planner]
+name = "eps_bail"
+eps = ["0.1", "0.3"]
+"""
+
+
+def test_sweep_cells_stream_above_the_threshold(tmp_path, monkeypatch):
+    from jaxbail import streaming
+    from jaxbail.sweep import load_sweep, run_sweep
+
+    config_path = tmp_path / "sweep.toml"
+    config_path.write_text(SWEEP)
+    run_sweep(load_sweep(config_path), tmp_path / "kept", progress=False)
+    monkeypatch.setattr(streaming, "STREAM_ABOVE", 4)
+    run_sweep(load_sweep(config_path), tmp_path / "streamed", progress=False)
+    kept = sorted((tmp_path / "kept" / "cells").iterdir())
+    streamed = sorted((tmp_path / "streamed" / "cells").iterdir())
+    assert [p.name for p in kept] == [p.name for p in streamed] and len(kept) == 2
+    for a_path, b_path in zip(kept, streamed):
+        a, b = json.loads(a_path.read_text()), json.loads(b_path.read_text())
+        assert "slope_ci_method" not in a and b["slope_ci_method"] == "delta"
+        for name in ("regret_mean", "regret_se", "return_regret_mean", "per_episode_regret_last"):
+            assert b[name] == pytest.approx(a[name], rel=1e-12, abs=1e-12), name
