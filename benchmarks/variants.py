@@ -159,7 +159,7 @@ def _patch(variant: str) -> str:
     if variant == "known_jax_random":
         runner.rng = _JaxRandomStreams
     if variant in ("known_ynn", "dense_ynn"):
-        runner._compiler_options = lambda: None
+        runner._compiler_options = lambda platform=None: None
     if variant == "known_cumsum_draw":
         runner.draw_from_probs = lambda probs, u: draw(cumulative(probs), u)
     patches = {"take": take, "gather": gather, "onehot_table": onehot_table, "no_predict": no_predict}

@@ -140,7 +140,46 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--no-progress", action="store_true", help="never show a progress bar")
 
     sub.add_parser("list", help="list built-in instances and planners")
+    for command in (run, sweep, repro):
+        command.add_argument("--devices", metavar="N|all", default="all", help="shard the seeds over the first "
+                             "N local devices (GPUs, TPU cores) or all of them (the default)")
+    for command in (run, replay, sweep, repro, pre):
+        command.add_argument("--no-compile-cache", action="store_true", help="do not use the persistent "
+                             "compilation cache (default: ~/.cache/jaxbail/xla, or $JAXBAIL_COMPILE_CACHE)")
     return parser
+
+
+def _setup_scale(args: argparse.Namespace) -> None:
+    """jax.distributed for ``run`` (JAXBAIL_COORDINATOR), the compilation cache (unless --no-compile-cache)
+    and --devices, before anything compiles. In a distributed run only process 0 prints."""
+    if args.command == "run":
+        import os
+
+        from jaxbail.devices import init_distributed
+
+        try:
+            if init_distributed():
+                import jax
+
+                # the collectives' libraries print to file descriptor 1: send it to stderr, keep stdout for
+                # the result (process 0's; the others print nothing)
+                sys.stdout.flush()
+                saved = os.dup(1)
+                os.dup2(2, 1)
+                sys.stdout = os.fdopen(saved, "w") if jax.process_index() == 0 else open(os.devnull, "w")  # noqa: SIM115
+        except ValueError as err:
+            raise UsageError(str(err)) from None
+    if hasattr(args, "no_compile_cache") and not args.no_compile_cache:
+        from jaxbail.compile_cache import enable_compile_cache
+
+        enable_compile_cache()
+    if getattr(args, "devices", None) is not None:
+        from jaxbail.devices import set_default_devices
+
+        try:
+            set_default_devices(args.devices)
+        except ValueError as err:
+            raise UsageError(f"--{err}") from None
 
 
 def _check_run_args(args: argparse.Namespace, instance) -> int | None:
@@ -424,6 +463,7 @@ def main(argv: list[str] | None = None) -> int:
         command = {"run": _cmd_run, "replay": _cmd_replay, "sweep": _cmd_sweep, "plot": _cmd_plot,
                    "reproduce": _cmd_reproduce,
                    "pretrain": _cmd_pretrain, "list": _cmd_list}[args.command]
+        _setup_scale(args)
         return command(args)
     except (UsageError, InstanceError) as err:
         print(f"jaxbail: error: {err}", file=sys.stderr)

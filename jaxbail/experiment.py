@@ -90,7 +90,17 @@ def _num(x: float) -> float | None:
 
 def summarize(result: SimulationResult, *, planner: str, th: theory.Theory | None = None,
               seed: int = 0) -> dict[str, Any]:
-    """The SPEC 9 JSON summary of a run (NaN written as null)."""
+    """The SPEC 9 JSON summary of a run (NaN written as null); from the streamed moments of a
+    ``keep_curves=False`` run, the same fields (:func:`jaxbail.streaming.summarize_streamed`)."""
+    if result.curve_stats is not None:
+        from jaxbail.streaming import summarize_streamed
+
+        out = {"planner": planner, "episodes": int(result.num_episodes),
+               **summarize_streamed(result.episodes, result.num_episodes, result.curve_stats),
+               "theory": None if th is None else th.to_json(), "theory_note": None if th is None else th.note}
+        curve = None if th is None else theory.theory_curve(th, result.episodes)
+        out["curve"]["theory"] = None if curve is None else [_num(v) for v in curve]
+        return out
     gap = stats.mean_ci(result.gap_regret[:, -1])
     ret = stats.mean_ci(result.return_regret[:, -1])
     slope = stats.loglog_slope(result.episodes, result.gap_regret, seed=seed)
@@ -139,11 +149,14 @@ def run_and_summarize(instance: Instance, planner_name: str, *, num_episodes: in
     ``delta``, the mean TV to exact BAIL on the planner's own decisions of this run; its upper 95%
     end enters SPEC 6's practical bound, and the summary gains ``checkpoint`` and ``delta``.
     """
+    from jaxbail.streaming import STREAM_ABOVE
+
     planner, eps_info = resolve_planner(planner_name, instance, num_episodes, task, eps, checkpoint, window)
     pretrained = planner_registry.planner_name(planner_name).needs_checkpoint
     result = simulate(jax.random.PRNGKey(seed), instance, planner, num_episodes=num_episodes,
                       num_seeds=num_seeds, task=task, model=model, belief=belief,
-                      expert_temperature=expert_temperature, progress=progress, measure_tv=pretrained)
+                      expert_temperature=expert_temperature, progress=progress, measure_tv=pretrained,
+                      keep_curves=num_seeds <= STREAM_ABOVE)
     delta = bound_delta = None
     if pretrained:
         from jaxbail.llm.deployment import delta_estimate

@@ -13,10 +13,12 @@ import numpy as np
 from jaxbail import belief as filt
 from jaxbail import multi_agent as ma
 from jaxbail import rng
+from jaxbail.devices import resolve_devices, seed_mesh, shard_seeds
 from jaxbail.experts import Experts, compute_experts
 from jaxbail.instance import Instance, MultiAgentInstance, instruction_view, reporter_is_injective, same_values
 from jaxbail.planners.base import Context, Planner
 from jaxbail.sampling import cumulative, draw, draw_from_probs
+from jaxbail.streaming import CurveStats, merge
 
 __all__ = ["simulate", "simulate_many", "SimulationResult", "log_spaced_episodes", "seed_keys"]
 
@@ -41,6 +43,9 @@ class SimulationResult(NamedTuple):
         else ``None``.
       mean_tv_to_bail: ``[N]`` (with ``measure_tv``) the same averaged over every decision of the
         run outside exploration episodes (NaN for a seed that explored throughout).
+      curve_stats: with ``keep_curves=False``, the moments over seeds of the logged curves
+        (:class:`~jaxbail.streaming.CurveStats`), and the four ``[N, L]`` curves and ``tv_to_bail`` are
+        ``None``; else ``None``.
     """
 
     episodes: np.ndarray
@@ -52,6 +57,7 @@ class SimulationResult(NamedTuple):
     num_episodes: int
     tv_to_bail: np.ndarray | None = None
     mean_tv_to_bail: np.ndarray | None = None
+    curve_stats: CurveStats | None = None
 
 
 class _Tables(NamedTuple):
@@ -280,27 +286,31 @@ _CPU_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
 
 
 @functools.cache
-def _compiler_options() -> dict[str, str] | None:
-    """The CPU compiler options above where this jaxlib and backend accept them, else ``None``."""
-    if jax.default_backend() != "cpu":
+def _compiler_options(platform: str | None = None) -> dict[str, str] | None:
+    """The CPU compiler options above where this jaxlib accepts them and the simulation runs on CPU
+    (``platform``, default the default backend), else ``None``: nothing CPU-specific reaches an accelerator."""
+    if (platform or jax.default_backend()) != "cpu":
         return None
     try:
-        jax.jit(lambda x: x + 1, compiler_options=_CPU_OPTIONS)(jnp.float32(0)).block_until_ready()
+        x = jax.device_put(jnp.float32(0), jax.devices("cpu")[0])
+        jax.jit(lambda x: x + 1, compiler_options=_CPU_OPTIONS)(x).block_until_ready()
     except Exception:  # an older jax without compiler_options, or a jaxlib without the option
         return None
     return _CPU_OPTIONS
 
 
 @functools.cache
-def _compiled_cells():
-    options = _compiler_options()
+def _compiled_cells(platform: str | None = None):
+    options = _compiler_options(platform)
     extra = {} if options is None else {"compiler_options": options}
     return jax.jit(_run_cells_impl, static_argnames=STATIC_ARGNAMES, **extra)
 
 
-def _run_cells(*args, **kwargs):
-    """``jit(_run_cells_impl)``, compiled on first use with :func:`_compiler_options`."""
-    return _compiled_cells()(*args, **kwargs)
+def _run_cells(carry, keys, *args, **kwargs):
+    """``jit(_run_cells_impl)``, compiled on first use with :func:`_compiler_options` of the platform the
+    seeds' keys live on."""
+    platform = next(iter(keys.devices())).platform
+    return _compiled_cells(platform)(carry, keys, *args, **kwargs)
 
 
 def _start_impl(keys, fixed_task, env, model, experts, planner, num_episodes, planner_types=None):
@@ -341,7 +351,8 @@ def simulate(key: jax.Array, instance: Instance, planner: Planner, *, num_episod
              expert_temperature: float | None = None, first_seed: int = 0,
              chunk_episodes: int | None = None, progress: bool | None = None,
              log_points: np.ndarray | None = None, measure_tv: bool = False,
-             filter: str = "auto") -> SimulationResult:
+             filter: str = "auto", chunk_seeds: int | None = None, keep_curves: bool = True,
+             devices: Any = None) -> SimulationResult:
     """Simulate ``num_seeds`` independent runs of ``num_episodes`` episodes.
 
     Args:
@@ -379,12 +390,23 @@ def simulate(key: jax.Array, instance: Instance, planner: Planner, *, num_episod
         as the general filter, about 5x faster); ``"dense"`` always uses the general
         ``(z, s)`` filter. (For several Actors: the factorised known-state or dense
         filter, chosen the same way.)
+      chunk_seeds: seeds per compiled call (default: 65,536 seed-cells per device on CPU,
+        1,048,576 on an accelerator); more seeds run as several calls, one after the other,
+        each with the same compiled code (seed ``i`` keeps its key, so the chunks are
+        independent). With ``keep_curves=False`` host memory stays flat in ``num_seeds``.
+      keep_curves: keep every seed's logged curves (``[N, L]`` arrays, the default); ``False``
+        keeps only their moments over seeds (``curve_stats``), enough for the run's summary.
+      devices: the local devices the seed axis is sharded over inside each compiled call:
+        ``None`` (the process default, ``'all'`` unless :func:`jaxbail.devices.set_default_devices`
+        changed it), ``'all'``, a count or a list of devices. Seed ``i``'s results do not depend
+        on it (the calls' sizes are rounded up to a multiple of the device count by padding seeds).
     """
     return simulate_many(key, [instance], [planner], num_episodes=num_episodes, num_seeds=num_seeds,
                          tasks=[task], models=None if model is None else [model], belief=belief,
                          expert_temperature=expert_temperature, first_seed=first_seed,
                          chunk_episodes=chunk_episodes, progress=progress, log_points=log_points,
-                         measure_tv=measure_tv, filter=filter)[0]
+                         measure_tv=measure_tv, filter=filter, chunk_seeds=chunk_seeds,
+                         keep_curves=keep_curves, devices=devices)[0]
 
 
 def simulate_many(key: jax.Array, instances: Sequence[Instance], planners: Sequence[Planner], *,
@@ -393,14 +415,44 @@ def simulate_many(key: jax.Array, instances: Sequence[Instance], planners: Seque
                   expert_temperature: float | None = None, first_seed: int = 0,
                   chunk_episodes: int | None = None, progress: bool | None = None,
                   log_points: np.ndarray | None = None, measure_tv: bool = False,
-                  filter: str = "auto") -> list[SimulationResult]:
+                  filter: str = "auto", chunk_seeds: int | None = None, keep_curves: bool = True,
+                  devices: Any = None) -> list[SimulationResult]:
     """Several cells that differ only in values, as one vmapped batch (see :func:`simulate`).
 
     Cell ``k`` runs ``planners[k]`` on ``instances[k]`` with task ``tasks[k]``.
     Every cell must have the same sizes and planner structure (class and static
     fields); values (tables, priors, eps) may differ. All cells use the same seed
     keys, so they face common random numbers: their differences are paired.
+
+    Under ``jax.distributed`` (several processes), each process runs its own contiguous block of the
+    seeds on its local devices, and the per-seed results (or the moments) are gathered once at the end:
+    every process returns the whole run, the same as one process would.
     """
+    processes = jax.process_count()
+    if processes > 1:
+        if num_seeds < processes:
+            raise ValueError(f"num_seeds: with {processes} processes, need at least {processes} seeds, "
+                             f"got {num_seeds}")
+        rank = jax.process_index()
+        lo, hi = rank * num_seeds // processes, (rank + 1) * num_seeds // processes
+        local = _simulate_many_local(key, instances, planners, num_episodes=num_episodes, num_seeds=hi - lo,
+                                     tasks=tasks, models=models, belief=belief,
+                                     expert_temperature=expert_temperature, first_seed=first_seed + lo,
+                                     chunk_episodes=chunk_episodes, progress=False if rank else progress,
+                                     log_points=log_points, measure_tv=measure_tv, filter=filter,
+                                     chunk_seeds=chunk_seeds, keep_curves=keep_curves, devices=devices)
+        return _gather_processes(local, num_seeds, processes)
+    return _simulate_many_local(key, instances, planners, num_episodes=num_episodes, num_seeds=num_seeds,
+                                tasks=tasks, models=models, belief=belief, expert_temperature=expert_temperature,
+                                first_seed=first_seed, chunk_episodes=chunk_episodes, progress=progress,
+                                log_points=log_points, measure_tv=measure_tv, filter=filter,
+                                chunk_seeds=chunk_seeds, keep_curves=keep_curves, devices=devices)
+
+
+def _simulate_many_local(key, instances, planners, *, num_episodes, num_seeds, tasks, models, belief,
+                         expert_temperature, first_seed, chunk_episodes, progress, log_points, measure_tv, filter,
+                         chunk_seeds, keep_curves, devices) -> list[SimulationResult]:
+    """:func:`simulate_many` in this process, on its local devices."""
     if num_episodes < 1 or num_seeds < 1:
         raise ValueError(f"num_episodes and num_seeds must be >= 1, got {num_episodes} and {num_seeds}")
     if belief not in ("exact", "delusional"):
@@ -436,52 +488,159 @@ def simulate_many(key: jax.Array, instances: Sequence[Instance], planners: Seque
     if log_points.size == 0 or log_points[0] < 1 or log_points[-1] > num_episodes:
         raise ValueError(f"log_points: every point must be an episode count in [1, {num_episodes}], "
                          f"got {log_points.tolist()}")
+    devs = resolve_devices(devices)
+    mesh = seed_mesh(devs)
+    seeds_per_call, num_calls = _seed_chunks(num_seeds, num_cells, len(devs), chunk_seeds, devs[0].platform)
     if chunk_episodes is None:
-        chunk_episodes = max(1, min(num_episodes, (1 << 20) // (num_seeds * num_cells)))
+        chunk_episodes = max(1, min(num_episodes, (1 << 20) * len(devs) // (seeds_per_call * num_cells)))
     chunk_episodes = min(chunk_episodes, num_episodes)
 
-    keys = seed_keys(key, num_seeds, first_seed)
     fixed = jnp.asarray([-1 if t is None else t for t in tasks], jnp.int32)
     total = jnp.int32(num_episodes)
     planner_types = node_types(stacked_planner)
-    carry = _start(keys, fixed, env, model, experts, stacked_planner, total, planner_types=planner_types)
-    cell_tasks = np.asarray(carry[0])
-
-    logged = np.zeros((5, num_cells, num_seeds, len(log_points)), np.float64)
-    running = np.zeros((3, num_cells, num_seeds), np.float64)
+    run = functools.partial(_run_seed_chunk, fixed=fixed, env=env, model=model, experts=experts,
+                            planner=stacked_planner, total=total, planner_types=planner_types,
+                            log_points=log_points, chunk_episodes=chunk_episodes, mesh=mesh, static=dict(
+                                delusional=(belief == "delusional"), measure_tv=measure_tv,
+                                known_state=known_state))
+    width = len(log_points)
+    if keep_curves:
+        logged = np.zeros((5, num_cells, num_seeds, width), np.float64)
+    moments: list[CurveStats | None] = [None] * num_cells
+    cell_tasks = np.zeros((num_cells, num_seeds), np.int32)
     tv_sum = np.zeros((num_cells, num_seeds), np.float64)
     tv_count = np.zeros((num_cells, num_seeds), np.int64)
     from tqdm.auto import tqdm
 
-    with tqdm(total=num_episodes, unit="ep", disable=(None if progress is None else not progress),
-              desc="simulate", leave=False) as bar:
-        for start in range(0, num_episodes, chunk_episodes):
-            carry, outs = _run_cells(carry, keys, jnp.int32(start), env, model, experts, stacked_planner, total,
-                                     chunk_len=chunk_episodes, delusional=(belief == "delusional"),
-                                     measure_tv=measure_tv, known_state=known_state,
-                                     planner_types=planner_types)
-            count = min(chunk_episodes, num_episodes - start)
-            inside = (log_points > start) & (log_points <= start + count)
-            cols = log_points[inside] - start - 1
-            for i, out in enumerate(outs):  # one [K, N, count] array at a time keeps the host copy small
-                values = np.asarray(out)[..., :count]
-                if i < 3:  # cumulative: gap regret, return regret, misspecification events (float64 sums)
-                    cums = running[i][..., None] + np.cumsum(values, axis=-1, dtype=np.float64)
-                    running[i] = cums[..., -1]
-                    logged[i][:, :, inside] = cums[..., cols]
-                else:  # per-episode: posterior mass on the true task, TV to BAIL
-                    logged[i][:, :, inside] = values[..., cols]
-                    if i == 4:
-                        tv_sum += np.nansum(values, axis=-1, dtype=np.float64)
-                        tv_count += np.sum(~np.isnan(values), axis=-1)
-            del outs, values
-            bar.update(count)
-    return [SimulationResult(episodes=log_points, gap_regret=logged[0, k], return_regret=logged[1, k],
-                             misspecified=logged[2, k], true_task_posterior=logged[3, k], tasks=cell_tasks[k],
+    with tqdm(total=num_seeds * num_episodes, unit="seed-ep", unit_scale=True, leave=False, desc="simulate",
+              disable=(None if progress is None else not progress)) as bar:
+        for call in range(num_calls):
+            lo = call * seeds_per_call
+            count = min(seeds_per_call, num_seeds - lo)
+            keys = seed_keys(key, seeds_per_call, first_seed + lo)  # past num_seeds: padding, dropped
+            part, tasks_c, tv_s, tv_c = run(keys, bar=bar, count=count)
+            cell_tasks[:, lo:lo + count] = tasks_c[:, :count]
+            tv_sum[:, lo:lo + count] = tv_s[:, :count]
+            tv_count[:, lo:lo + count] = tv_c[:, :count]
+            if keep_curves:
+                logged[:, :, lo:lo + count] = part[:, :, :count]
+            else:
+                for k in range(num_cells):
+                    moments[k] = merge(moments[k], CurveStats.of(part[:4, k, :count]))
+            del part
+    return [SimulationResult(episodes=log_points,
+                             gap_regret=logged[0, k] if keep_curves else None,
+                             return_regret=logged[1, k] if keep_curves else None,
+                             misspecified=logged[2, k] if keep_curves else None,
+                             true_task_posterior=logged[3, k] if keep_curves else None, tasks=cell_tasks[k],
                              num_episodes=num_episodes,
-                             tv_to_bail=logged[4, k] if measure_tv else None,
-                             mean_tv_to_bail=_ratio(tv_sum[k], tv_count[k]) if measure_tv else None)
+                             tv_to_bail=logged[4, k] if measure_tv and keep_curves else None,
+                             mean_tv_to_bail=_ratio(tv_sum[k], tv_count[k]) if measure_tv else None,
+                             curve_stats=None if keep_curves else moments[k])
             for k in range(num_cells)]
+
+
+_PER_SEED = ("gap_regret", "return_regret", "misspecified", "true_task_posterior", "tasks", "tv_to_bail",
+             "mean_tv_to_bail")
+
+
+def _gather_processes(local: list[SimulationResult], num_seeds: int, processes: int) -> list[SimulationResult]:
+    """Every process's block of seeds (process ``p`` ran seeds ``[p N // P, (p + 1) N // P)``), gathered once.
+
+    The arrays travel as ``uint32`` words (float64 and int64 reinterpreted), so nothing is rounded to
+    float32 on the way."""
+    from jax.experimental import multihost_utils
+
+    block = -(-num_seeds // processes)
+    counts = [(p + 1) * num_seeds // processes - p * num_seeds // processes for p in range(processes)]
+
+    def words(a: np.ndarray) -> np.ndarray:
+        a = np.ascontiguousarray(a)
+        pad = np.zeros((block - a.shape[0], *a.shape[1:]), a.dtype)
+        return np.concatenate([a, pad]).reshape(block, -1).view(np.uint32)
+
+    payload = []
+    for r in local:
+        fields = {name: words(getattr(r, name)) for name in _PER_SEED if getattr(r, name) is not None}
+        if r.curve_stats is not None:
+            cs = r.curve_stats
+            fields["moments"] = np.concatenate([cs.total.ravel(), cs.m2.ravel(), cs.gap_comoment.ravel(),
+                                                [float(cs.num_seeds)]]).view(np.uint32)
+        payload.append(fields)
+    gathered = jax.tree.map(np.asarray, multihost_utils.process_allgather(payload))  # leaves [P, ...]
+    out = []
+    for r, fields in zip(local, gathered):
+        update = {}
+        for name, value in fields.items():
+            if name == "moments":
+                continue
+            mine = getattr(r, name)
+            whole = value.view(mine.dtype).reshape(processes, block, *mine.shape[1:])
+            update[name] = np.concatenate([whole[p, :counts[p]] for p in range(processes)])
+        if "moments" in fields:
+            shape = r.curve_stats.total.shape
+            size, width = int(np.prod(shape)), r.curve_stats.gap_comoment.shape[0]
+            merged = None
+            for p in range(processes):
+                flat = fields["moments"][p].view(np.float64)
+                merged = merge(merged, CurveStats(int(flat[-1]), flat[:size].reshape(shape),
+                                                  flat[size:2 * size].reshape(shape),
+                                                  flat[2 * size:2 * size + width * width].reshape(width, width)))
+            update["curve_stats"] = merged
+        out.append(r._replace(**update))
+    return out
+
+
+def _seed_chunks(num_seeds: int, num_cells: int, num_devices: int, chunk_seeds: int | None,
+                 platform: str) -> tuple[int, int]:
+    """``(seeds per compiled call, number of calls)``: at most ``chunk_seeds`` seeds a call (default: 65,536
+    seed-cells per device on CPU, 1,048,576 on an accelerator), calls of equal size (the last one padded
+    with further seeds whose results are dropped, so one compilation serves them all), a multiple of the
+    number of devices."""
+    if chunk_seeds is None:
+        chunk_seeds = max(1, (1 << 16 if platform == "cpu" else 1 << 20) // num_cells) * num_devices
+    if chunk_seeds < 1:
+        raise ValueError(f"chunk_seeds: must be >= 1, got {chunk_seeds}")
+    num_calls = -(-num_seeds // chunk_seeds)
+    per_call = -(-num_seeds // num_calls)
+    per_call = -(-per_call // num_devices) * num_devices
+    return per_call, num_calls
+
+
+def _run_seed_chunk(keys, *, bar, count, fixed, env, model, experts, planner, total, planner_types, log_points,
+                    chunk_episodes, mesh, static):
+    """One compiled call's seeds through every episode: logged values ``[5, K, n, L]``, tasks ``[K, n]``
+    and the TV sums and counts ``[K, n]`` (host float64)."""
+    keys = shard_seeds(keys, mesh, 0)
+    carry = _start(keys, fixed, env, model, experts, planner, total, planner_types=planner_types)
+    carry = shard_seeds(carry, mesh, 1)
+    num_cells, num_seeds = carry[0].shape[:2]
+    num_episodes = int(total)
+    tasks = np.asarray(carry[0])
+    logged = np.zeros((5, num_cells, num_seeds, len(log_points)), np.float64)
+    running = np.zeros((3, num_cells, num_seeds), np.float64)
+    tv_sum = np.zeros((num_cells, num_seeds), np.float64)
+    tv_count = np.zeros((num_cells, num_seeds), np.int64)
+    for start in range(0, num_episodes, chunk_episodes):
+        carry, outs = _run_cells(carry, keys, jnp.int32(start), env, model, experts, planner, total,
+                                 chunk_len=chunk_episodes, planner_types=planner_types, **static)
+        length = min(chunk_episodes, num_episodes - start)
+        inside = (log_points > start) & (log_points <= start + length)
+        cols = log_points[inside] - start - 1
+        for i, out in enumerate(outs):  # one [K, N, count] array at a time keeps the host copy small
+            values = np.asarray(out)[..., :length]
+            if i < 3:  # cumulative: gap regret, return regret, misspecification events (float64 sums)
+                cums = running[i][..., None] + np.cumsum(values, axis=-1, dtype=np.float64)
+                running[i] = cums[..., -1]
+                logged[i][:, :, inside] = cums[..., cols]
+            else:  # per-episode: posterior mass on the true task, TV to BAIL
+                logged[i][:, :, inside] = values[..., cols]
+                if i == 4:
+                    tv_sum += np.nansum(values, axis=-1, dtype=np.float64)
+                    tv_count += np.sum(~np.isnan(values), axis=-1)
+        del outs, values
+        bar.update(count * length)
+    return logged, tasks, tv_sum, tv_count
 
 
 def _ratio(total: np.ndarray, count: np.ndarray) -> np.ndarray:

@@ -282,9 +282,12 @@ def _run_batch(cells: list[Cell]) -> list[dict[str, Any]]:
         planners.append(planner)
         infos.append(info)
     first = cells[0]
+    from jaxbail.streaming import STREAM_ABOVE
+
     results = simulate_many(jax.random.PRNGKey(first["seed"]), instances, planners,
                             num_episodes=first["episodes"], num_seeds=first["seeds"],
-                            tasks=[c["task"] for c in cells], belief=first["belief"])
+                            tasks=[c["task"] for c in cells], belief=first["belief"],
+                            keep_curves=first["seeds"] <= STREAM_ABOVE)
     out = []
     for cell, inst, planner, info, result in zip(cells, instances, planners, infos, results):
         if cell["belief"] == "exact":
