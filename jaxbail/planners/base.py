@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from jaxbail.belief import Belief, KnownStateBelief
+from jaxbail.belief import Belief, BeliefView, KnownStateBelief
 from jaxbail.experts import Experts
 from jaxbail.instance import Instance
 
@@ -40,7 +40,7 @@ class Context(NamedTuple):
         instance without instructions.
     """
 
-    belief: Belief
+    belief: BeliefView
     step: jax.Array
     episode: jax.Array
     num_episodes: jax.Array
