@@ -30,7 +30,7 @@ from flax import struct
 from jaxbail import belief as filt
 from jaxbail import rng
 from jaxbail.experts import Experts, compute_experts
-from jaxbail.instance import Instance, MultiAgentInstance, instruction_view
+from jaxbail.instance import Instance, InstanceError, MultiAgentInstance, instruction_view
 from jaxbail.multi_agent import actor_view, ravel_joint, unravel_joint
 from jaxbail.sampling import cumulative, draw
 
@@ -145,8 +145,41 @@ def _identity(x):
     return x
 
 
+class _NoInstructions:
+    """What a kind without instructions answers about them: the planner sees the model itself."""
+
+    def episode(self, u_env, model, experts):
+        return EpisodeView(jnp.int32(-1), model, experts)
+
+    @classmethod
+    def start_view(cls, model, experts):
+        return EpisodeView(jnp.int32(-1), model, experts)
+
+    @classmethod
+    def views(cls, instance) -> list[tuple[int, float, Instance]]:
+        """``[(omega, q(omega), instance of omega)]``: ``[(-1, 1, instance)]`` without instructions."""
+        return [(-1, 1.0, instance)]
+
+    @classmethod
+    def dynamics(cls, instance):
+        """The instance with what the filter and ``eta`` read (the dynamics; no instruction axis)."""
+        return instance
+
+    @classmethod
+    def episode_policy(cls, experts: Experts, instructions, episode: int) -> jax.Array:
+        """The experts' policy episode ``episode`` of a replay mixes (``instructions``: replay's per-episode
+        list, checked by :meth:`check_instructions`)."""
+        return experts.policy
+
+    @classmethod
+    def check_instructions(cls, instance, instructions, num_episodes: int) -> None:
+        """Replay's check of its per-episode instructions (none allowed here)."""
+        if instructions is not None:
+            raise InstanceError("replay: instructions given, but the instance has none")
+
+
 @struct.dataclass
-class SingleActor:
+class SingleActor(_NoInstructions):
     """One Actor, no instructions: ``u_env`` has ``2H + 2`` numbers (0 the initial state, 1 the first
     observation, ``2 + 2h`` and ``3 + 2h`` step ``h``'s state and observation)."""
 
@@ -166,9 +199,6 @@ class SingleActor:
     def step(self, task, state, subgoal, u_state, u_obs):
         return env_step(self.tables, task, state, subgoal, u_state, u_obs)
 
-    def episode(self, u_env, model, experts):
-        return EpisodeView(jnp.int32(-1), model, experts)
-
     def regret_terms(self, view, task, h, state, subgoal):
         return self.tables.gap_reward[h, task, state, subgoal]
 
@@ -185,21 +215,7 @@ class SingleActor:
     def carried_belief(cls, model, log_task):
         return filt.Belief(log_task, model.init)
 
-    @classmethod
-    def start_view(cls, model, experts):
-        return EpisodeView(jnp.int32(-1), model, experts)
-
     # ---- kind-level answers for theory and replay (host side)
-
-    @classmethod
-    def views(cls, instance) -> list[tuple[int, float, Instance]]:
-        """``[(omega, q(omega), instance of omega)]``: ``[(-1, 1, instance)]`` without instructions."""
-        return [(-1, 1.0, instance)]
-
-    @classmethod
-    def dynamics(cls, instance):
-        """The instance with what the filter and ``eta`` read (the dynamics; no instruction axis)."""
-        return instance
 
     @classmethod
     def actors(cls, instance) -> list[Instance]:
@@ -210,19 +226,6 @@ class SingleActor:
     def subgoal_digits(cls, instance, subgoals: np.ndarray) -> np.ndarray:
         """``[K, N]`` each Actor's component of the planner's subgoals ``[K]``."""
         return np.asarray(subgoals)[:, None]
-
-    @classmethod
-    def episode_policy(cls, experts: Experts, instruction) -> jax.Array:
-        """The experts' policy an episode under ``instruction`` mixes (replay)."""
-        return experts.policy
-
-    @classmethod
-    def check_instructions(cls, instance, instructions, num_episodes: int) -> None:
-        """Replay's check of its per-episode instructions (none allowed here)."""
-        from jaxbail.instance import InstanceError
-
-        if instructions is not None:
-            raise InstanceError("replay: instructions given, but the instance has none")
 
     @classmethod
     def expected_next64(cls, instance, v_next: np.ndarray) -> np.ndarray:
@@ -293,13 +296,11 @@ class Instructed(SingleActor):
         return instruction_view(instance, 0)  # the instruction changes the reward only
 
     @classmethod
-    def episode_policy(cls, experts, instruction):
-        return experts.for_instruction(int(instruction)).policy
+    def episode_policy(cls, experts, instructions, episode):
+        return experts.for_instruction(int(instructions[episode])).policy
 
     @classmethod
     def check_instructions(cls, instance, instructions, num_episodes: int) -> None:
-        from jaxbail.instance import InstanceError
-
         if instructions is None:
             raise InstanceError("replay: this instance has per-episode instructions, so each episode needs its "
                                 "instruction (Python: replay(..., instructions=[...]); the CLI trajectory format "
@@ -362,7 +363,7 @@ def factored_step(tables: FactoredTables, task, state: jax.Array, subgoal: jax.A
 
 
 @struct.dataclass
-class SeveralActors:
+class SeveralActors(_NoInstructions):
     """``N`` Actors: ``u_env`` is ``[2H + 2, N]``, Actor ``i``'s numbers at positions ``i (2H + 2) + j`` of
     one draw laid out as :class:`SingleActor`'s (Actor 0's are the single-Actor ones). States and
     observations are per-Actor ``[N]``; the planner sees joint indices."""
@@ -389,9 +390,6 @@ class SeveralActors:
         digits = unravel_joint(subgoal, base=self.actor_subgoals, num_actors=self.num_actors)
         return factored_step(self.tables, task, state, digits, u_state, u_obs)
 
-    def episode(self, u_env, model, experts):
-        return EpisodeView(jnp.int32(-1), model, experts)
-
     def regret_terms(self, view, task, h, state, subgoal):
         return self.tables.gap_reward[h, task, self.planner_state(state), subgoal]
 
@@ -411,15 +409,6 @@ class SeveralActors:
     @classmethod
     def carried_belief(cls, model, log_task):
         return filt.FactoredBelief(log_task, model.init)
-
-    @classmethod
-    def start_view(cls, model, experts):
-        return EpisodeView(jnp.int32(-1), model, experts)
-
-    views = SingleActor.views
-    dynamics = SingleActor.dynamics
-    episode_policy = SingleActor.episode_policy
-    check_instructions = SingleActor.check_instructions
 
     @classmethod
     def actors(cls, instance):

@@ -44,7 +44,7 @@ def replay(instance: Instance | MultiAgentInstance, episodes: Sequence[tuple[Seq
     log_task = filt.prior_log_task(model.prior)
     steps, missed_total = [], 0
     for t, (observations, subgoals) in enumerate(episodes):
-        policy = kind.episode_policy(experts, None if instructions is None else instructions[t])
+        policy = kind.episode_policy(experts, instructions, t)
         posterior, bail, missed, log_task = _replay_episode(
             flt, policy, log_task, jnp.asarray(observations, jnp.int32), jnp.asarray(subgoals, jnp.int32))
         missed_total += int(np.sum(missed))
