@@ -18,7 +18,7 @@ Representations of the same posterior, with the same read interface for planners
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
@@ -26,6 +26,40 @@ from flax import struct
 
 from jaxbail.instance import Instance
 from jaxbail.multi_agent import actor_view, ravel_joint, unravel_joint
+
+
+@runtime_checkable
+class BeliefView(Protocol):
+    """The read interface every posterior representation offers planners (:class:`Belief`,
+    :class:`KnownStateBelief`, :class:`FactoredBelief`, :class:`FactoredKnownStateBelief`); ``S``
+    and ``G`` are joint (``S^N``, ``G^N``) for several Actors.
+
+    Attributes:
+      log_task: ``[Z]`` log task posterior (``-inf`` for ruled-out tasks).
+    """
+
+    log_task: jax.Array
+
+    @property
+    def task_posterior(self) -> jax.Array:
+        """``[Z]`` the task marginal ``w(z)``."""
+
+    @property
+    def state(self) -> jax.Array:
+        """``[Z, S]`` ``q(s | z)`` (``[N, Z, S]`` per Actor for several Actors)."""
+
+    @property
+    def joint(self) -> jax.Array:
+        """``[Z, S]`` the joint ``b(z, s)``."""
+
+    def mixture(self, policy_h: jax.Array) -> jax.Array:
+        """``[G]`` ``sum_{z,s} b(z, s) pi_z(g | s)`` for a per-task policy ``policy_h [Z, S, G]`` (BAIL's rule)."""
+
+    def task_mixture(self, policy_h: jax.Array, task: jax.Array) -> jax.Array:
+        """``[G]`` task ``task``'s policy acting on its state belief."""
+
+    def state_marginal(self) -> jax.Array:
+        """``[S]`` ``sum_z b(z, s)``."""
 
 
 class Belief(NamedTuple):
@@ -120,7 +154,7 @@ class Update(NamedTuple):
         of positive belief.
     """
 
-    belief: Belief
+    belief: BeliefView
     log_normaliser: jax.Array
     misspecified: jax.Array
 
@@ -131,6 +165,33 @@ def prior_log_task(prior: jax.Array) -> jax.Array:
     return log_prior - jax.nn.logsumexp(log_prior)
 
 
+def normalise(log_task: jax.Array, log_joint: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """The normalise-and-flag step of every filter: ``(new log_task, log normaliser, misspecified)``.
+
+    ``log_joint [Z]`` is ``log w(z) + log p(evidence | z)``; when it is ``-inf`` for every task (an
+    observation impossible under the model: a misspecification event) the old ``log_task`` is kept.
+    """
+    log_normaliser = jax.nn.logsumexp(log_joint)
+    misspecified = ~jnp.isfinite(log_normaliser)
+    new_log_task = jnp.where(misspecified, log_task, log_joint - jnp.where(misspecified, 0.0, log_normaliser))
+    return new_log_task, log_normaliser, misspecified
+
+
+def _absorb_states(log_task: jax.Array, fallback_state: jax.Array, unnormalised: jax.Array):
+    """:func:`absorb` for state beliefs ``[..., Z, S]`` (a leading Actor axis: the task evidence is the
+    product of the Actors' evidences); returns ``(new log_task, new state, log normaliser, misspecified)``."""
+    evidence = jnp.sum(unnormalised, axis=-1)  # [..., Z]
+    positive = evidence > 0
+    log_evidence = _log(evidence)
+    if log_evidence.ndim > 1:  # several Actors: the product of their evidences
+        log_evidence = jnp.sum(log_evidence, axis=0)
+    log_joint = log_task + log_evidence
+    new_log_task, log_normaliser, misspecified = normalise(log_task, log_joint)
+    new_state = jnp.where(positive[..., None] & ~misspecified,
+                          unnormalised / jnp.where(positive, evidence, 1.0)[..., None], fallback_state)
+    return new_log_task, new_state, log_normaliser, misspecified
+
+
 def absorb(log_task: jax.Array, fallback_state: jax.Array, unnormalised: jax.Array) -> Update:
     """Fold ``unnormalised[z, s] = q_old-weighted likelihood`` into the task marginal.
 
@@ -138,16 +199,8 @@ def absorb(log_task: jax.Array, fallback_state: jax.Array, unnormalised: jax.Arr
     per-task evidence ``c_z = sum_s unnormalised[z, s]`` is the likelihood of the
     new observation given the task.
     """
-    evidence = jnp.sum(unnormalised, axis=-1)  # [Z]
-    positive = evidence > 0
-    log_joint = log_task + jnp.log(jnp.where(positive, evidence, 1.0))
-    log_joint = jnp.where(positive, log_joint, -jnp.inf)
-    log_normaliser = jax.nn.logsumexp(log_joint)
-    misspecified = ~jnp.isfinite(log_normaliser)
-    new_log_task = jnp.where(misspecified, log_task, log_joint - jnp.where(misspecified, 0.0, log_normaliser))
-    new_state = jnp.where(positive[:, None] & ~misspecified,
-                          unnormalised / jnp.where(positive, evidence, 1.0)[:, None], fallback_state)
-    return Update(Belief(new_log_task, new_state), log_normaliser, misspecified)
+    log_task, state, log_normaliser, misspecified = _absorb_states(log_task, fallback_state, unnormalised)
+    return Update(Belief(log_task, state), log_normaliser, misspecified)
 
 
 def begin_episode(model: Instance, log_task: jax.Array, observation: jax.Array) -> Update:
@@ -204,17 +257,7 @@ def filter_episode(model: Instance, log_task: jax.Array, observations: jax.Array
       normalisers and flags are ``[H + 1]``, and ``end_log_task`` ``[Z]`` is the
       task marginal after the last observation.
     """
-    first = begin_episode(model, log_task, observations[0])
-
-    def step(belief, inputs):
-        g, o = inputs
-        out = update(model, belief, g, o)
-        return out.belief, (belief, out.log_normaliser, out.misspecified)
-
-    last, (beliefs, log_norms, missed) = jax.lax.scan(step, first.belief, (subgoals, observations[1:]))
-    log_norms = jnp.concatenate([first.log_normaliser[None], log_norms])
-    missed = jnp.concatenate([first.misspecified[None], missed])
-    return beliefs, log_norms, missed, last.log_task
+    return filter_episode_with(DenseFilter(model), log_task, observations, subgoals)
 
 
 @struct.dataclass
@@ -265,10 +308,7 @@ class KnownStateFilter:
                    num_states=model.num_states)
 
     def _absorb(self, log_task: jax.Array, log_likelihood: jax.Array, observation: jax.Array) -> Update:
-        log_joint = log_task + log_likelihood
-        log_normaliser = jax.nn.logsumexp(log_joint)
-        misspecified = ~jnp.isfinite(log_normaliser)
-        new_log_task = jnp.where(misspecified, log_task, log_joint - jnp.where(misspecified, 0.0, log_normaliser))
+        new_log_task, log_normaliser, misspecified = normalise(log_task, log_task + log_likelihood)
         belief = KnownStateBelief(new_log_task, self.state_of_obs[:, observation], observation,
                                   num_states=self.num_states)
         return Update(belief, log_normaliser, misspecified)
@@ -359,16 +399,8 @@ class FactoredBelief(NamedTuple):
 def factored_absorb(log_task: jax.Array, fallback_state: jax.Array, unnormalised: jax.Array) -> Update:
     """:func:`absorb` for several Actors: ``unnormalised [N, Z, S]``; the task evidence is the product of
     the Actors' evidences (a sum of logs), each Actor's state belief is normalised on its own."""
-    evidence = jnp.sum(unnormalised, axis=-1)  # [N, Z]
-    positive = evidence > 0
-    log_evidence = jnp.where(positive, jnp.log(jnp.where(positive, evidence, 1.0)), -jnp.inf)
-    log_joint = log_task + jnp.sum(log_evidence, axis=0)
-    log_normaliser = jax.nn.logsumexp(log_joint)
-    misspecified = ~jnp.isfinite(log_normaliser)
-    new_log_task = jnp.where(misspecified, log_task, log_joint - jnp.where(misspecified, 0.0, log_normaliser))
-    new_state = jnp.where(positive[..., None] & ~misspecified,
-                          unnormalised / jnp.where(positive, evidence, 1.0)[..., None], fallback_state)
-    return Update(FactoredBelief(new_log_task, new_state), log_normaliser, misspecified)
+    log_task, state, log_normaliser, misspecified = _absorb_states(log_task, fallback_state, unnormalised)
+    return Update(FactoredBelief(log_task, state), log_normaliser, misspecified)
 
 
 @struct.dataclass
@@ -480,10 +512,7 @@ class FactoredKnownStateFilter:
                    num_states=model.actor_states)
 
     def _absorb(self, log_task, log_likelihood, obs) -> Update:
-        log_joint = log_task + jnp.sum(log_likelihood, axis=0)
-        log_normaliser = jax.nn.logsumexp(log_joint)
-        misspecified = ~jnp.isfinite(log_normaliser)
-        new_log_task = jnp.where(misspecified, log_task, log_joint - jnp.where(misspecified, 0.0, log_normaliser))
+        new_log_task, log_normaliser, misspecified = normalise(log_task, log_task + jnp.sum(log_likelihood, axis=0))
         actors = jnp.arange(self.state_of_obs.shape[0])
         belief = FactoredKnownStateBelief(new_log_task, self.state_of_obs[actors, :, obs], obs,
                                           num_states=self.num_states)

@@ -230,10 +230,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     _check_window_args(args)
     instance = _load_instance(args)
     task = _check_run_args(args, instance)
-    if spec.entry.single_actor_reason is not None and hasattr(instance, "num_actors"):
+    from jaxbail.env import kind_of
+
+    if spec.entry.single_actor_reason is not None and not kind_of(instance).one_history:
         raise UsageError(f"--planner {args.planner}: {spec.entry.single_actor_reason}; "
                          "it is not available for several Actors")
-    if args.belief == "delusional" and hasattr(instance, "num_actors"):
+    if args.belief == "delusional" and not kind_of(instance).delusional:
         raise UsageError("--belief delusional is not available for several Actors (it does not factorise)")
     model = None
     if args.model_file is not None:
@@ -420,7 +422,9 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     if not out.parent.exists():
         raise UsageError(f"--out: directory {str(out.parent)!r} does not exist")
     instance = _load_instance(args)
-    if hasattr(instance, "num_actors"):
+    from jaxbail.env import kind_of
+
+    if not kind_of(instance).one_history:
         raise UsageError("pretrain: the transformer reads one Actor's history; several Actors are not supported")
     from jaxbail.llm.train import pretrain
 

@@ -111,3 +111,24 @@ def policy_value(instance: Instance, policy: jax.Array) -> jax.Array:
 def action_gap_max(experts: Experts) -> jax.Array:
     """``Dmax = max_{z,h,s,g} V*_{z,h}(s) - Q*_{z,h}(s,g)``, the largest action gap."""
     return jnp.max(experts.v[:-1, ..., None] - experts.q)
+
+
+def posterior_mean_plan(task_posterior: jax.Array, instance) -> jax.Array:
+    """Greedy plan ``[H, S, G]`` by backward induction in the posterior-mean model of an instance whose
+    kernel is applied by ``instance.expected_next`` (BAWM's plan for several Actors: ``[H, S^N, G^N]``).
+
+    ``Pbar = sum_z w(z) P_z`` of several Actors is a mixture of product kernels, not a product, so the
+    backup is ``sum_z w(z)`` of each task's factorised expectation (never the joint kernel).
+    """
+    mean_reward = jnp.einsum("z,zsg->sg", task_posterior, instance.reward)
+    num_tasks, num_states = instance.num_tasks, instance.num_states
+
+    def backup(v_next, _):
+        expected = instance.expected_next(jnp.broadcast_to(v_next, (num_tasks, num_states)))
+        q = mean_reward + jnp.einsum("z,zsg->sg", task_posterior, expected)
+        choice = greedy(q)
+        return jnp.sum(choice * q, axis=-1), choice
+
+    _, plan = jax.lax.scan(backup, jnp.zeros(num_states, instance.reward.dtype), None, length=instance.horizon,
+                           reverse=True)
+    return plan

@@ -286,6 +286,63 @@ def validate_instructions(instructions) -> np.ndarray:
     return instructions
 
 
+def _validate_tables(prior, init, transition, emission, reward, horizon, *, actors: bool,
+                     instructions=None) -> tuple[np.ndarray, ...]:
+    """The checks of :func:`validate_arrays` (one Actor, ``actors=False``) and
+    :func:`validate_multi_agent_arrays` (a leading Actor axis ``N`` on ``init``, ``transition`` and
+    ``emission``, a joint reward ``[Z, S^N, G^N]`` and the joint-table budget), in one order."""
+    n, i = ("N, ", "i, ") if actors else ("", "")
+    _check_horizon(horizon)
+    prior = _as_float_array("prior", prior)
+    _check_ndim("prior", prior, "Z")
+    init = _as_float_array("init", init)
+    _check_ndim("init", init, n + "Z, S")
+    transition = _as_float_array("transition", transition)
+    _check_ndim("transition", transition, n + "Z, S, G, S")
+    emission = _as_float_array("emission", emission)
+    _check_ndim("emission", emission, n + "Z, S, O")
+    if not actors:
+        if instructions is not None:
+            instructions = validate_instructions(instructions)
+        reward = _as_float_array("reward", reward)
+        if instructions is None and reward.ndim == 4:
+            raise InstanceError("reward: 4 axes [Z, W, S, G] need the instruction distribution 'instructions' [W]")
+        _check_ndim("reward", reward, "Z, S, G" if instructions is None else "Z, W, S, G")
+    lead = transition.shape[:1] if actors else ()
+    if actors and lead[0] < 1:
+        raise InstanceError("transition: needs at least one Actor (axis N)")
+    num_tasks = prior.shape[0]
+    if num_tasks < 1:
+        raise InstanceError("prior: needs at least one task")
+    num_states, num_subgoals = transition.shape[len(lead) + 1], transition.shape[len(lead) + 2]
+    num_obs = emission.shape[len(lead) + 2]
+    if num_states < 1 or num_subgoals < 1 or num_obs < 1:
+        raise InstanceError("transition: needs at least one state and one subgoal, emission at least one observation")
+    _check_shape("init", init, lead + (num_tasks, num_states), n + "Z, S")
+    _check_shape("transition", transition, lead + (num_tasks, num_states, num_subgoals, num_states),
+                 n + "Z, S, G, S")
+    _check_shape("emission", emission, lead + (num_tasks, num_states, num_obs), n + "Z, S, O")
+    if actors:
+        check_joint_budget(lead[0], num_tasks, num_states, num_subgoals, horizon)
+        reward = _as_float_array("reward", reward)
+        _check_ndim("reward", reward, "Z, S^N, G^N")
+        _check_shape("reward", reward, (num_tasks, num_states ** lead[0], num_subgoals ** lead[0]), "Z, S^N, G^N")
+    elif instructions is None:
+        _check_shape("reward", reward, (num_tasks, num_states, num_subgoals), "Z, S, G")
+    else:
+        _check_shape("reward", reward, (num_tasks, instructions.shape[0], num_states, num_subgoals), "Z, W, S, G")
+
+    if np.any(prior <= 0):
+        z = int(np.argwhere(prior <= 0)[0][0])
+        raise InstanceError(f"prior: every entry must be > 0 (task {z} has {prior[z]:g})")
+    _check_distribution("prior", prior, "the prior")
+    _check_distribution("init", init, f"each row init[{i}z]")
+    _check_distribution("transition", transition, f"each row transition[{i}z, s, g]")
+    _check_distribution("emission", emission, f"each row emission[{i}z, s]")
+    _check_reward_range(reward)
+    return prior, init, transition, emission, reward
+
+
 def validate_arrays(prior, init, transition, emission, reward, horizon,
                     instructions=None) -> tuple[np.ndarray, ...]:
     """Check shapes, ranges and normalisation; return float64 NumPy copies of the five tables.
@@ -295,45 +352,8 @@ def validate_arrays(prior, init, transition, emission, reward, horizon,
     Raises:
       InstanceError: with a one-line message naming the key and the problem.
     """
-    _check_horizon(horizon)
-    prior = _as_float_array("prior", prior)
-    _check_ndim("prior", prior, "Z")
-    init = _as_float_array("init", init)
-    _check_ndim("init", init, "Z, S")
-    transition = _as_float_array("transition", transition)
-    _check_ndim("transition", transition, "Z, S, G, S")
-    emission = _as_float_array("emission", emission)
-    _check_ndim("emission", emission, "Z, S, O")
-    if instructions is not None:
-        instructions = validate_instructions(instructions)
-    reward = _as_float_array("reward", reward)
-    if instructions is None and reward.ndim == 4:
-        raise InstanceError("reward: 4 axes [Z, W, S, G] need the instruction distribution 'instructions' [W]")
-    _check_ndim("reward", reward, "Z, S, G" if instructions is None else "Z, W, S, G")
-
-    num_tasks = prior.shape[0]
-    if num_tasks < 1:
-        raise InstanceError("prior: needs at least one task")
-    num_states, num_subgoals = transition.shape[1], transition.shape[2]
-    if num_states < 1 or num_subgoals < 1 or emission.shape[2] < 1:
-        raise InstanceError("transition: needs at least one state and one subgoal, emission at least one observation")
-    _check_shape("init", init, (num_tasks, num_states), "Z, S")
-    _check_shape("transition", transition, (num_tasks, num_states, num_subgoals, num_states), "Z, S, G, S")
-    _check_shape("emission", emission, (num_tasks, num_states, emission.shape[2]), "Z, S, O")
-    if instructions is None:
-        _check_shape("reward", reward, (num_tasks, num_states, num_subgoals), "Z, S, G")
-    else:
-        _check_shape("reward", reward, (num_tasks, instructions.shape[0], num_states, num_subgoals), "Z, W, S, G")
-
-    if np.any(prior <= 0):
-        z = int(np.argwhere(prior <= 0)[0][0])
-        raise InstanceError(f"prior: every entry must be > 0 (task {z} has {prior[z]:g})")
-    _check_distribution("prior", prior, "the prior")
-    _check_distribution("init", init, "each row init[z]")
-    _check_distribution("transition", transition, "each row transition[z, s, g]")
-    _check_distribution("emission", emission, "each row emission[z, s]")
-    _check_reward_range(reward)
-    return prior, init, transition, emission, reward
+    return _validate_tables(prior, init, transition, emission, reward, horizon, actors=False,
+                            instructions=instructions)
 
 
 def check_joint_budget(num_actors: int, num_tasks: int, num_states: int, num_subgoals: int, horizon: int) -> None:
@@ -358,41 +378,7 @@ def validate_multi_agent_arrays(prior, init, transition, emission, reward, horiz
     Raises:
       InstanceError: with a one-line message naming the key and the problem.
     """
-    _check_horizon(horizon)
-    prior = _as_float_array("prior", prior)
-    _check_ndim("prior", prior, "Z")
-    init = _as_float_array("init", init)
-    _check_ndim("init", init, "N, Z, S")
-    transition = _as_float_array("transition", transition)
-    _check_ndim("transition", transition, "N, Z, S, G, S")
-    emission = _as_float_array("emission", emission)
-    _check_ndim("emission", emission, "N, Z, S, O")
-    num_actors, num_tasks = transition.shape[0], prior.shape[0]
-    num_states, num_subgoals = transition.shape[2], transition.shape[3]
-    if num_actors < 1:
-        raise InstanceError("transition: needs at least one Actor (axis N)")
-    if num_tasks < 1:
-        raise InstanceError("prior: needs at least one task")
-    if num_states < 1 or num_subgoals < 1 or emission.shape[3] < 1:
-        raise InstanceError("transition: needs at least one state and one subgoal, emission at least one observation")
-    _check_shape("init", init, (num_actors, num_tasks, num_states), "N, Z, S")
-    _check_shape("transition", transition, (num_actors, num_tasks, num_states, num_subgoals, num_states),
-                 "N, Z, S, G, S")
-    _check_shape("emission", emission, (num_actors, num_tasks, num_states, emission.shape[3]), "N, Z, S, O")
-    check_joint_budget(num_actors, num_tasks, num_states, num_subgoals, horizon)
-    reward = _as_float_array("reward", reward)
-    _check_ndim("reward", reward, "Z, S^N, G^N")
-    _check_shape("reward", reward, (num_tasks, num_states ** num_actors, num_subgoals ** num_actors),
-                 "Z, S^N, G^N")
-    if np.any(prior <= 0):
-        z = int(np.argwhere(prior <= 0)[0][0])
-        raise InstanceError(f"prior: every entry must be > 0 (task {z} has {prior[z]:g})")
-    _check_distribution("prior", prior, "the prior")
-    _check_distribution("init", init, "each row init[i, z]")
-    _check_distribution("transition", transition, "each row transition[i, z, s, g]")
-    _check_distribution("emission", emission, "each row emission[i, z, s]")
-    _check_reward_range(reward)
-    return prior, init, transition, emission, reward
+    return _validate_tables(prior, init, transition, emission, reward, horizon, actors=True)
 
 
 def make_instance(prior, init, transition, emission, reward, horizon: int, name: str = "",

@@ -9,22 +9,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxbail import belief as filt
+from jaxbail.env import kind_of
 from jaxbail.experts import compute_experts
-from jaxbail.instance import Instance, InstanceError, MultiAgentInstance, instruction_view
+from jaxbail.instance import Instance, MultiAgentInstance
 from jaxbail.planners.base import mixture_over_belief
 
 
 @jax.jit
-def _replay_episode(model: Instance, policy, log_task, observations, subgoals):
-    beliefs, _, missed, end_log_task = filt.filter_episode(model, log_task, observations, subgoals)
-    bail = jax.vmap(mixture_over_belief)(beliefs, policy)
-    return jnp.exp(beliefs.log_task), bail, missed, end_log_task
-
-
-@jax.jit
-def _replay_factored_episode(model: MultiAgentInstance, policy, log_task, observations, subgoals):
-    beliefs, _, missed, end_log_task = filt.filter_episode_with(filt.FactoredFilter(model), log_task, observations,
-                                                                subgoals)
+def _replay_episode(flt, policy, log_task, observations, subgoals):
+    beliefs, _, missed, end_log_task = filt.filter_episode_with(flt, log_task, observations, subgoals)
     bail = jax.vmap(mixture_over_belief)(beliefs, policy)
     return jnp.exp(beliefs.log_task), bail, missed, end_log_task
 
@@ -45,27 +38,15 @@ def replay(instance: Instance | MultiAgentInstance, episodes: Sequence[tuple[Seq
     """
     model = instance.replace(name="")
     experts = compute_experts(model)
-    if model.instructions is not None:
-        if instructions is None:
-            raise InstanceError("replay: this instance has per-episode instructions, so each episode needs its "
-                                "instruction (Python: replay(..., instructions=[...]); the CLI trajectory format "
-                                "has no instruction field)")
-        if len(instructions) != len(episodes) or not all(
-                isinstance(w, (int, np.integer)) and 0 <= w < model.num_instructions for w in instructions):
-            raise InstanceError(f"replay: instructions must be one integer in [0, {model.num_instructions - 1}] "
-                                f"per episode ({len(episodes)} episodes)")
-        dynamics = instruction_view(model, 0)  # the filter reads the dynamics only
-    elif instructions is not None:
-        raise InstanceError("replay: instructions given, but the instance has none")
-    else:
-        dynamics = model
-    episode_fn = _replay_factored_episode if isinstance(model, MultiAgentInstance) else _replay_episode
+    kind = kind_of(model)
+    kind.check_instructions(model, instructions, len(episodes))
+    flt = kind.filter(kind.dynamics(model), known_state=False)  # the filter reads the dynamics only
     log_task = filt.prior_log_task(model.prior)
     steps, missed_total = [], 0
     for t, (observations, subgoals) in enumerate(episodes):
-        policy = experts.policy if instructions is None else experts.for_instruction(int(instructions[t])).policy
-        posterior, bail, missed, log_task = episode_fn(
-            dynamics, policy, log_task, jnp.asarray(observations, jnp.int32), jnp.asarray(subgoals, jnp.int32))
+        policy = kind.episode_policy(experts, instructions, t)
+        posterior, bail, missed, log_task = _replay_episode(
+            flt, policy, log_task, jnp.asarray(observations, jnp.int32), jnp.asarray(subgoals, jnp.int32))
         missed_total += int(np.sum(missed))
         posterior, bail = np.asarray(posterior, np.float64), np.asarray(bail, np.float64)
         for h in range(instance.horizon):

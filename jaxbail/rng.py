@@ -9,7 +9,9 @@ plain ``jnp`` integer ops, is one elementwise fusion.
 The functions below take *raw* threefry keys (``uint32 [..., 2]``, as returned
 by ``jax.random.PRNGKey`` or ``jax.random.key_data``) and reproduce
 ``jax.random`` bit for bit under JAX's default ``jax_threefry_partitionable=True``
-(tested): ``fold_in(k, d)``, ``split(k, n)[i]`` and ``uniform(k, (n,))``.
+(the default from JAX 0.5, which pyproject requires; tested): ``fold_in(k, d)``,
+``split(k, n)[i]`` and ``uniform(k, (n,))``. :func:`raw_key`, where every simulation's keys
+enter, refuses to run with the flag off (:func:`check_threefry_mode`).
 """
 
 from __future__ import annotations
@@ -18,10 +20,22 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["raw_key", "threefry2x32", "fold_in", "split", "uniform"]
+__all__ = ["raw_key", "check_threefry_mode", "threefry2x32", "fold_in", "split", "uniform"]
 
 _ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
 _PARITY = np.uint32(0x1BD11BDA)
+
+
+def check_threefry_mode() -> None:
+    """Raise unless ``jax_threefry_partitionable`` is on (the hash below is ``jax.random``'s only then).
+
+    Raises:
+      RuntimeError: the flag is off (an old JAX default, or set by the user), naming the fix.
+    """
+    if not jax.config.jax_threefry_partitionable:
+        raise RuntimeError("jaxbail's random numbers reproduce jax.random only with partitionable threefry "
+                           "(JAX's default from 0.5); this process has jax_threefry_partitionable=False: "
+                           "call jax.config.update('jax_threefry_partitionable', True) or upgrade JAX")
 
 
 def raw_key(key: jax.Array) -> jax.Array:
@@ -29,7 +43,9 @@ def raw_key(key: jax.Array) -> jax.Array:
 
     Raises:
       ValueError: a typed key of another implementation (e.g. ``rbg``).
+      RuntimeError: partitionable threefry is off (:func:`check_threefry_mode`).
     """
+    check_threefry_mode()
     if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         impl = str(jax.random.key_impl(key))
         if "threefry" not in impl:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import math
 from typing import Any, NamedTuple, Sequence
 
@@ -11,18 +12,19 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxbail import belief as filt
-from jaxbail import multi_agent as ma
 from jaxbail import rng
 from jaxbail.devices import resolve_devices, seed_mesh, shard_seeds
+from jaxbail.env import Environment, kind_of, rollout
 from jaxbail.experts import Experts, compute_experts
-from jaxbail.instance import Instance, MultiAgentInstance, instruction_view, reporter_is_injective, same_values
+from jaxbail.instance import Instance, MultiAgentInstance, reporter_is_injective, same_values
 from jaxbail.planners.base import Context, Planner
-from jaxbail.sampling import cumulative, draw, draw_from_probs
+from jaxbail.sampling import draw_from_probs
 from jaxbail.streaming import CurveStats, merge
 
 __all__ = ["simulate", "simulate_many", "SimulationResult", "log_spaced_episodes", "seed_keys"]
 
 _ENV_STREAM, _PLANNER_STREAM, _TASK_STREAM = 0, 1, 2
+_log = logging.getLogger(__name__)
 
 
 class SimulationResult(NamedTuple):
@@ -60,20 +62,6 @@ class SimulationResult(NamedTuple):
     curve_stats: CurveStats | None = None
 
 
-class _Tables(NamedTuple):
-    """Environment tables prepared once per run (traced)."""
-
-    cum_init: jax.Array       # [Z, S]
-    cum_transition: jax.Array  # [Z, S, G, S]
-    cum_emission: jax.Array   # [Z, S, O]
-    reward: jax.Array         # [Z, S, G]
-    v: jax.Array              # [H + 1, Z, S] env V*
-    q: jax.Array              # [H, Z, S, G] env Q*
-    value: jax.Array          # [Z] env J*
-    gap_reward: jax.Array     # [H, Z, S, G, 2] (V* - Q*, r): both regret increments in one gather
-    cum_instructions: jax.Array | None = None  # [W] with instructions (then v, q, value, gap_reward gain W)
-
-
 def log_spaced_episodes(num_episodes: int, per_decade: int = 24) -> np.ndarray:
     """Sorted unique 1-based episode counts, log-spaced, with ``T`` and ``T - ceil(T/10)``."""
     grid = np.logspace(0, math.log10(num_episodes), max(2, int(per_decade * math.log10(max(num_episodes, 10)))))
@@ -105,94 +93,65 @@ def _seed_start(seed_key, env_prior, model_prior, fixed_task, planner: Planner, 
     return task, log_task, pstate
 
 
-def _carried_belief(model, log_task):
-    """The belief a planner's ``begin_episode`` sees: ``w_t`` with the initial state laws."""
-    if isinstance(model, MultiAgentInstance):
-        return filt.FactoredBelief(log_task, model.init)
-    return filt.Belief(log_task, model.init)
-
-
-def _episode(carry, episode, streams, *, env: Instance | MultiAgentInstance, tables: _Tables | ma.FactoredTables,
-             model: Instance | MultiAgentInstance, flt, experts: Experts, planner: Planner, num_episodes,
-             delusional: bool, measure_tv: bool):
+def _episode(carry, episode, streams, *, env: Environment, model: Instance | MultiAgentInstance, flt,
+             experts: Experts, planner: Planner, num_episodes, delusional: bool, measure_tv: bool):
     """One episode of one seed. ``carry = (task, log_task, planner_state)``; ``streams = (env_key, plan_key)``,
-    the seed's environment and planner streams; ``flt`` the filter (dense, known-state or factored).
+    the seed's environment and planner streams; ``env`` the prepared :class:`~jaxbail.env.Environment`
+    (whatever its kind), ``flt`` the filter that fits it (dense or known-state, plain or factored).
 
-    Random numbers per episode: ``u_env = uniform(fold_in(env_key, t), 2H + 2)`` (position 0 the
-    initial state, 1 the first observation, ``2 + 2h`` and ``3 + 2h`` step ``h``'s state and
-    observation); with instructions one more position, ``2H + 2``, draws the instruction; with
-    ``N`` Actors, Actor ``i`` uses positions ``i (2H + 2) + j`` laid out as above (Actor 0's
-    numbers are the single-Actor ones). ``u_subgoal`` comes from the planner stream.
+    Random numbers per episode: ``u_env = env.uniforms(fold_in(env_key, t))``: ``2H + 2`` numbers
+    (position 0 the initial state, 1 the first observation, ``2 + 2h`` and ``3 + 2h`` step ``h``'s
+    state and observation); with instructions one more position, ``2H + 2``, draws the instruction;
+    with ``N`` Actors, Actor ``i`` uses positions ``i (2H + 2) + j`` of one draw laid out as above
+    (Actor 0's numbers are the single-Actor ones). ``u_subgoal`` comes from the planner stream.
     """
     task, log_task, pstate = carry
     horizon = env.horizon
-    multi = isinstance(env, MultiAgentInstance)  # static: the plain path below is unchanged
-    instructed = env.instructions is not None
     env_key = rng.fold_in(streams[0], episode)
     begin_key, draw_key = rng.split(rng.fold_in(streams[1], episode), 2)
-    if multi:  # [2H + 2, N]: u_env[j] holds every Actor's number j
-        u_env = rng.uniform(env_key, env.num_actors * (2 * horizon + 2)).reshape(env.num_actors, -1).T
-        reset, advance = ma.env_reset, ma.env_step
-        actor_subgoals = functools.partial(ma.unravel_joint, base=env.actor_subgoals, num_actors=env.num_actors)
-        joint_state = functools.partial(ma.ravel_joint, base=env.actor_states)
-        joint_obs = functools.partial(ma.ravel_joint, base=env.actor_observations)
-    else:
-        u_env = rng.uniform(env_key, 2 * horizon + 2 + int(instructed))
-        reset, advance = env_reset, env_step
-        actor_subgoals = joint_state = joint_obs = lambda x: x  # noqa: E731
+    u_env = env.uniforms(env_key)
     u_subgoal = rng.uniform(draw_key, horizon)
-    if instructed:  # the episode's instruction selects r_{z, omega}: the planner sees that instance and its experts
-        instruction = draw(tables.cum_instructions, u_env[2 * horizon + 2])
-        ep_model, ep_experts = instruction_view(model, instruction), experts.for_instruction(instruction)
-        def optimal_value():
-            return tables.value[task, instruction]
+    # the episode's view: with an instruction, r_{z, omega}'s instance and experts
+    view = env.episode(u_env, model, experts)
+    ep_experts = view.experts
 
-        def regret_terms(h, state, subgoal):
-            return tables.gap_reward[h, task, instruction, state, subgoal]
-    else:
-        instruction = jnp.int32(-1)
-        ep_model, ep_experts = model, experts
-        def optimal_value():
-            return tables.value[task]
-
-        def regret_terms(h, state, subgoal):
-            return tables.gap_reward[h, task, joint_state(state), subgoal]
-
-    state, obs = reset(tables, task, u_env[0], u_env[1])
+    state, obs = env.reset(task, u_env[0], u_env[1])
     first = flt.begin_episode(log_task, obs)
 
     def context(belief, step, observation, prev_subgoal, true_state):
         return Context(belief=belief, step=step, episode=episode, num_episodes=num_episodes,
-                       observation=joint_obs(observation), prev_subgoal=prev_subgoal, model=ep_model,
-                       experts=ep_experts, true_task=task, true_state=joint_state(true_state),
-                       instruction=instruction)
+                       observation=env.planner_observation(observation), prev_subgoal=prev_subgoal, model=view.model,
+                       experts=ep_experts, true_task=task, true_state=env.planner_state(true_state),
+                       instruction=view.instruction)
 
     # begin_episode sees w_t, the task marginal carried over from the previous episode (before o_1)
-    carried = _carried_belief(model, log_task)
+    carried = type(env).carried_belief(model, log_task)
     pstate = planner.begin_episode(begin_key, pstate, context(carried, jnp.int32(0), obs, jnp.int32(-1), state))
 
-    def step(c, h):
-        belief, pstate, state, obs, prev_subgoal, gap, ret, missed, tv = c
+    def decide(c, h, state, obs):
+        belief, pstate, prev_subgoal, gap, ret, missed, tv = c
         probs, pstate = planner.act(pstate, context(belief, h, obs, prev_subgoal, state))
         if measure_tv:  # the planner's distance to exact BAIL along its own history
             bail = belief.mixture(ep_experts.policy[h])
             tv = tv + 0.5 * jnp.sum(jnp.abs(probs / jnp.sum(probs) - bail))
         subgoal = draw_from_probs(probs, u_subgoal[h])
-        gap_reward = regret_terms(h, state, subgoal)  # [2]: V* - Q* and r, one gather
-        gap, ret = gap + gap_reward[0], ret + gap_reward[1]
-        digits = actor_subgoals(subgoal)
-        next_state, next_obs = advance(tables, task, state, digits, u_env[2 + 2 * h], u_env[3 + 2 * h])
+        gap_reward = env.regret_terms(view, task, h, state, subgoal)  # [2]: V* - Q* and r, one gather
+        return subgoal, (belief, pstate, prev_subgoal, gap + gap_reward[0], ret + gap_reward[1], missed, tv), None
+
+    def record(c, info, h, state, subgoal, next_state, next_obs):
+        belief, pstate, _, gap, ret, missed, tv = c
         if delusional:
             evidence = filt.delusional_evidence(belief, ep_experts.policy[h], subgoal)
             belief, missed = evidence.belief, missed + evidence.misspecified
-        upd = flt.update(belief, digits, next_obs)
-        return (upd.belief, pstate, next_state, next_obs, subgoal, gap, ret, missed + upd.misspecified, tv), None
+        upd = flt.update(belief, subgoal, next_obs)
+        return (upd.belief, pstate, subgoal, gap, ret, missed + upd.misspecified, tv), None
 
     zero = jnp.zeros((), jnp.float32)
-    init = (first.belief, pstate, state, obs, jnp.int32(-1), zero, zero, first.misspecified.astype(jnp.int32), zero)
-    (belief, pstate, state, obs, subgoal, gap, ret, missed, tv), _ = jax.lax.scan(step, init, jnp.arange(horizon))
+    init = (first.belief, pstate, jnp.int32(-1), zero, zero, first.misspecified.astype(jnp.int32), zero)
+    (state, obs, (belief, pstate, subgoal, gap, ret, missed, tv)), _ = rollout(
+        env, task, state, obs, decide, record, lambda h: (u_env[2 + 2 * h], u_env[3 + 2 * h]), init, horizon)
     pstate = planner.end_episode(pstate, context(belief, jnp.int32(horizon), obs, subgoal, state))
-    ret_regret = optimal_value() - ret
+    ret_regret = env.optimal_value(view, task) - ret
     # the next episode starts from this episode's task marginal
     # exploration episodes are not the planner's own decisions: left out of its TV to BAIL (NaN)
     tv = jnp.where(planner.exploring(pstate), jnp.nan, tv / horizon) if measure_tv else tv
@@ -200,46 +159,17 @@ def _episode(carry, episode, streams, *, env: Instance | MultiAgentInstance, tab
     return (task, belief.log_task, pstate), out
 
 
-def env_reset(tables: _Tables, task, u_state, u_obs):
-    """``s_1 ~ mu_z``, ``o_1 ~ O_z(.|s_1)`` from two uniforms."""
-    state = draw(tables.cum_init[task], u_state)
-    return state, draw(tables.cum_emission[task, state], u_obs)
-
-
-def env_step(tables: _Tables, task, state, subgoal, u_state, u_obs):
-    """``s' ~ P_z(.|s, g)``, ``o' ~ O_z(.|s')`` from two uniforms."""
-    next_state = draw(tables.cum_transition[task, state, subgoal], u_state)
-    return next_state, draw(tables.cum_emission[task, next_state], u_obs)
-
-
-def env_tables(env: Instance) -> _Tables:
-    """Cumulative tables and the environment's optimal values, prepared once per run
-    (with instructions, the values and regret table per ``(z, omega)``)."""
-    env_experts = compute_experts(env)
-    gap = env_experts.v[:-1, ..., None] - env_experts.q
-    gap_reward = jnp.stack([gap, jnp.broadcast_to(env.reward, gap.shape)], axis=-1)
-    cum_instructions = None if env.instructions is None else cumulative(env.instructions)
-    return _Tables(cum_init=cumulative(env.init), cum_transition=cumulative(env.transition),
-                   cum_emission=cumulative(env.emission), reward=env.reward, v=env_experts.v, q=env_experts.q,
-                   value=env_experts.value, gap_reward=gap_reward, cum_instructions=cum_instructions)
-
-
-def _filter(model, known_state: bool):
-    if isinstance(model, MultiAgentInstance):
-        return filt.FactoredKnownStateFilter.build(model) if known_state else filt.FactoredFilter(model)
-    return filt.KnownStateFilter.build(model) if known_state else filt.DenseFilter(model)
-
-
 def _run_chunk_impl(carry, keys, first_episode, env, model, experts, planner, num_episodes,
                     chunk_len: int, delusional: bool, measure_tv: bool = False, known_state: bool = False):
-    tables = ma.env_tables(env) if isinstance(env, MultiAgentInstance) else env_tables(env)
-    flt = _filter(model, known_state)
+    kind = kind_of(env)
+    prepared = kind.prepare(env)
+    flt = kind.filter(model, known_state)
 
     def one_seed(carry, seed_key):
         streams = (rng.fold_in(seed_key, _ENV_STREAM), rng.fold_in(seed_key, _PLANNER_STREAM))
 
         def body(c, episode):
-            return _episode(c, episode, streams, env=env, tables=tables, model=model, flt=flt, experts=experts,
+            return _episode(c, episode, streams, env=prepared, model=model, flt=flt, experts=experts,
                             planner=planner, num_episodes=num_episodes, delusional=delusional,
                             measure_tv=measure_tv)
         return jax.lax.scan(body, carry, first_episode + jnp.arange(chunk_len, dtype=jnp.int32))
@@ -288,13 +218,19 @@ _CPU_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
 @functools.cache
 def _compiler_options(platform: str | None = None) -> dict[str, str] | None:
     """The CPU compiler options above where this jaxlib accepts them and the simulation runs on CPU
-    (``platform``, default the default backend), else ``None``: nothing CPU-specific reaches an accelerator."""
+    (``platform``, default the default backend), else ``None``: nothing CPU-specific reaches an accelerator.
+
+    A jaxlib that does not know an option fails to compile with it (a :class:`jax.errors.JaxRuntimeError`):
+    then the options are left out and a warning names them.
+    """
     if (platform or jax.default_backend()) != "cpu":
         return None
     try:
         x = jax.device_put(jnp.float32(0), jax.devices("cpu")[0])
         jax.jit(lambda x: x + 1, compiler_options=_CPU_OPTIONS)(x).block_until_ready()
-    except Exception:  # an older jax without compiler_options, or a jaxlib without the option
+    except jax.errors.JaxRuntimeError as err:
+        _log.warning("XLA compiler options %s dropped: this jaxlib does not accept them (%s)",
+                     sorted(_CPU_OPTIONS), str(err).splitlines()[0] if str(err) else type(err).__name__)
         return None
     return _CPU_OPTIONS
 
@@ -318,14 +254,12 @@ def _start_impl(keys, fixed_task, env, model, experts, planner, num_episodes, pl
 
     def one_cell(fixed_task, env, model, experts, planner):
         def ctx_fn(task, log_task):
-            belief = _carried_belief(model, log_task)
+            kind = kind_of(model)
+            view = kind.start_view(model, experts)  # a planner's init sees the sizes (instruction 0's view)
             zero = jnp.int32(0)
-            # a planner's init sees the sizes; with instructions, instruction 0's view
-            view, view_experts = ((model, experts) if model.instructions is None
-                                  else (instruction_view(model, 0), experts.for_instruction(0)))
-            return Context(belief=belief, step=zero, episode=zero, num_episodes=num_episodes, observation=zero,
-                           prev_subgoal=jnp.int32(-1), model=view, experts=view_experts, true_task=task,
-                           true_state=zero, instruction=jnp.int32(0 if model.instructions is not None else -1))
+            return Context(belief=kind.carried_belief(model, log_task), step=zero, episode=zero,
+                           num_episodes=num_episodes, observation=zero, prev_subgoal=jnp.int32(-1), model=view.model,
+                           experts=view.experts, true_task=task, true_state=zero, instruction=view.instruction)
         return jax.vmap(lambda k: _seed_start(k, env.prior, model.prior, fixed_task, planner, ctx_fn))(keys)
     return jax.vmap(one_cell)(fixed_task, env, model, experts, planner)
 
@@ -473,7 +407,7 @@ def _simulate_many_local(key, instances, planners, *, num_episodes, num_seeds, t
             raise ValueError(f"task: must be in [0, {inst.num_tasks - 1}], got {task}")
     if filter not in ("auto", "dense"):
         raise ValueError(f"filter: must be 'auto' or 'dense', got {filter!r}")
-    if belief == "delusional" and isinstance(instances[0], MultiAgentInstance):
+    if belief == "delusional" and not kind_of(instances[0]).delusional:
         raise ValueError("belief: the delusional posterior is not available for several Actors (counting the "
                          "planner's joint subgoals as expert evidence does not factorise across Actors)")
     known_state = filter == "auto" and belief == "exact" and all(

@@ -19,12 +19,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxbail import belief as filt
-from jaxbail import multi_agent as ma
+from jaxbail.env import SingleActor, kind_of, rollout
 from jaxbail.experts import compute_experts
-from jaxbail.instance import Instance, MultiAgentInstance, instruction_view, reporter_is_injective, same_values
+from jaxbail.instance import Instance, reporter_is_injective, same_values
 from jaxbail.planners.base import Planner
 from jaxbail.planners.core import Bail
 from jaxbail.sampling import cumulative, draw
+from jaxbail.stats import Z95
 
 __all__ = ["Distinguishability", "Theory", "prior_coverage", "concentration", "max_action_gap",
            "distinguishability", "reporter_is_injective", "frozen_posterior", "exact_line",
@@ -100,11 +101,7 @@ def concentration(prior) -> np.ndarray:
 def _views(instance: Instance) -> list[tuple[int, float, Instance]]:
     """``[(omega, q(omega), instance of omega)]`` over the instructions drawn with positive probability
     (``[(-1, 1, instance)]`` without instructions)."""
-    if instance.instructions is None:
-        return [(-1, 1.0, instance)]
-    q = _np(instance.instructions)
-    q = q / q.sum()
-    return [(w, float(q[w]), instruction_view(instance, w)) for w in range(q.size) if q[w] > 0]
+    return kind_of(instance).views(instance)
 
 
 def evaluate(instance: Instance, policy) -> tuple[np.ndarray, np.ndarray]:
@@ -117,20 +114,17 @@ def evaluate(instance: Instance, policy) -> tuple[np.ndarray, np.ndarray]:
     Returns:
       ``(J [Z], Q [H, Z, S, G])``: expected total reward and the policy's Q-values.
     """
-    if isinstance(instance, MultiAgentInstance):
-        return ma.evaluate(instance, policy)
-    if instance.instructions is not None:
-        raise ValueError("evaluate: pass one instruction's view (jaxbail.instance.instruction_view)")
-    reward, trans, policy = _np(instance.reward), _np(instance.transition), _np(policy)
+    kind = kind_of(instance)
+    reward, policy = _np(instance.reward), _np(policy)
     if policy.ndim == 3:
         policy = np.broadcast_to(policy[:, None], (instance.horizon,) + reward.shape)
     v = np.zeros(reward.shape[:2])
     qs = []
     for h in reversed(range(instance.horizon)):
-        q = reward + np.einsum("zsgt,zt->zsg", trans, v)
+        q = reward + kind.expected_next64(instance, v)
         v = np.sum(policy[h] * q, axis=-1)
         qs.append(q)
-    return np.sum(_np(instance.init) * v, axis=-1), np.stack(qs[::-1])
+    return kind.start_value64(instance, v), np.stack(qs[::-1])
 
 
 def max_action_gap(instance: Instance) -> float:
@@ -182,24 +176,24 @@ def _bc_enumeration(instance: Instance, explore: np.ndarray) -> np.ndarray:
 
 def _bc_monte_carlo(instance: Instance, explore: np.ndarray, num_samples: int, key) -> tuple[np.ndarray, np.ndarray]:
     """Estimates and standard errors of ``BC(z, z') = E_z sqrt(P_z'(traj) / P_z(traj))``."""
-    from jaxbail.runner import env_reset, env_step, env_tables
-
     model = instance.replace(name="")
-    tables = env_tables(model)
+    env = SingleActor.prepare(model)
     cum_explore = cumulative(jnp.asarray(explore, jnp.float32))
     horizon = instance.horizon
     uniform_log_task = filt.prior_log_task(jnp.ones(instance.num_tasks))
 
     def sample(key, task):
-        u = jax.random.uniform(key, (3 * horizon + 2,))
-        state, obs0 = env_reset(tables, task, u[0], u[1])
+        u = jax.random.uniform(key, (3 * horizon + 2,))  # 0, 1 reset; 2 + 3h the subgoal, 3 + 3h, 4 + 3h the step
+        state, obs0 = env.reset(task, u[0], u[1])
 
-        def step(state, h):
-            subgoal = draw(cum_explore, u[2 + 3 * h])
-            state, obs = env_step(tables, task, state, subgoal, u[3 + 3 * h], u[4 + 3 * h])
-            return state, (subgoal, obs)
+        def decide(_, h, state, obs):
+            return draw(cum_explore, u[2 + 3 * h]), None, None
 
-        _, (subgoals, obs) = jax.lax.scan(step, state, jnp.arange(horizon))
+        def record(_, info, h, state, subgoal, next_state, next_obs):
+            return None, (subgoal, next_obs)
+
+        _, (subgoals, obs) = rollout(env, task, state, obs0, decide, record, lambda h: (u[3 + 3 * h], u[4 + 3 * h]),
+                                     None, horizon)
         observations = jnp.concatenate([obs0[None], obs])
         *_, end_log_task = filt.filter_episode(model, uniform_log_task, observations, subgoals)
         # from a uniform prior, log_task[z'] - log_task[z] = log P_z'(traj) - log P_z(traj)
@@ -257,28 +251,19 @@ def distinguishability(instance: Instance, explore=None, *, method: str = "auto"
     """
     if instance.num_tasks < 2:
         raise ValueError("distinguishability needs at least two tasks")
-    if isinstance(instance, MultiAgentInstance):
-        factors = ma.product_factors(explore, instance.num_actors, instance.actor_subgoals)
-        bc, bc_lo, bc_hi, methods = 1.0, 1.0, 1.0, []
-        for i in range(instance.num_actors):
-            sub_key = None if key is None else jax.random.fold_in(key, i)
-            actor_bc, actor_se, actor_method = _bhattacharyya(ma.actor_view(instance, i), factors[i], method,
-                                                              num_samples, sub_key)
-            spread = 0.0 if actor_se is None else 1.959963984540054 * actor_se
-            bc, bc_lo, bc_hi = bc * actor_bc, bc_lo * np.clip(actor_bc - spread, 0, 1), bc_hi * np.clip(
-                actor_bc + spread, 0, 1)
-            methods.append(actor_method)
-        exact = all(m != "monte_carlo" for m in methods)
-        label = "product(" + ",".join(sorted(set(methods))) + ")"
-        return _from_bc(bc, None if exact else (bc_lo, bc_hi), label)
-    if instance.instructions is not None:
-        instance = instruction_view(instance, 0)  # eta depends on the dynamics only
-    if explore is None:
-        explore = np.full(instance.num_subgoals, 1.0 / instance.num_subgoals)
-    bc, se, method = _bhattacharyya(instance, _np(explore), method, num_samples, key)
-    if se is None:
-        return _from_bc(bc, None, method)
-    return _from_bc(bc, (bc - 1.959963984540054 * se, bc + 1.959963984540054 * se), method)
+    kind = kind_of(instance)
+    actors = kind.actors(instance)  # eta depends on the dynamics only (not on an instruction)
+    factors = kind.explore_factors(instance, explore)
+    bc, bc_lo, bc_hi, methods = 1.0, 1.0, 1.0, []
+    for i, actor in enumerate(actors):
+        actor_bc, actor_se, actor_method = _bhattacharyya(actor, factors[i], method, num_samples,
+                                                          kind.actor_key(key, i))
+        spread = 0.0 if actor_se is None else Z95 * actor_se
+        bc, bc_lo, bc_hi = bc * actor_bc, bc_lo * np.clip(actor_bc - spread, 0, 1), bc_hi * np.clip(
+            actor_bc + spread, 0, 1)
+        methods.append(actor_method)
+    exact = all(m != "monte_carlo" for m in methods)
+    return _from_bc(bc, None if exact else (bc_lo, bc_hi), kind.eta_method(methods))
 
 
 def _from_bc(bc: np.ndarray, bounds: tuple[np.ndarray, np.ndarray] | None, method: str) -> Distinguishability:
@@ -305,25 +290,27 @@ def frozen_posterior(instance: Instance, experts=None, policy=None) -> tuple[boo
 
     Checked as: identical initial laws and Reporters for all tasks, and identical
     transitions for all tasks under every subgoal the policy uses at some step and state
-    (with instructions, at some instruction; for several Actors, per Actor under each
-    component of the joint subgoals used: :func:`jaxbail.multi_agent.frozen_posterior`).
+    (with instructions, at some instruction; for several Actors, which are independent given the
+    task, per Actor under each component of the joint subgoals used).
     """
     if policy is None:
         experts = compute_experts(instance) if experts is None else experts
         policy = experts.policy
-    if isinstance(instance, MultiAgentInstance):
-        return ma.frozen_posterior(instance, policy)
-    policy = _np(policy)
-    used = np.flatnonzero(policy.reshape(-1, instance.num_subgoals).max(axis=0) > 0)
-    init, emission, trans = _np(instance.init), _np(instance.emission), _np(instance.transition)
-    if not np.allclose(init, init[:1], atol=1e-7):
-        return False, "the initial-state laws differ across tasks"
-    if not np.allclose(emission, emission[:1], atol=1e-7):
-        return False, "the Reporters differ across tasks"
-    used_trans = trans[:, :, used, :]
-    if not np.allclose(used_trans, used_trans[:1], atol=1e-7):
-        return False, "a subgoal the experts use has task-dependent transitions"
-    return True, f"experts use subgoals {used.tolist()}, whose laws are the same in every task"
+    kind = kind_of(instance)
+    used = np.flatnonzero(_np(policy).reshape(-1, instance.num_subgoals).max(axis=0) > 0)
+    digits = kind.subgoal_digits(instance, used)  # [used, N]: each Actor's component
+    actors = kind.actors(instance)
+    for i, actor in enumerate(actors):
+        who, whom = ("the ", "") if len(actors) == 1 else (f"Actor {i}'s ", f" for Actor {i}")
+        init, emission, trans = _np(actor.init), _np(actor.emission), _np(actor.transition)
+        if not np.allclose(init, init[:1], atol=1e-7):
+            return False, f"{who}initial-state laws differ across tasks"
+        if not np.allclose(emission, emission[:1], atol=1e-7):
+            return False, f"{who}Reporters differ across tasks"
+        used_trans = trans[:, :, np.unique(digits[:, i]), :]
+        if not np.allclose(used_trans, used_trans[:1], atol=1e-7):
+            return False, f"a subgoal the policy uses has task-dependent transitions{whom}"
+    return True, f"the policy uses subgoals {used.tolist()}, whose laws are the same in every task"
 
 
 def _per_task_regret(instance: Instance, play, experts_policy: np.ndarray) -> np.ndarray:
@@ -348,15 +335,18 @@ def exact_line(instance: Instance, planner, task: int | None = None) -> Theory:
     ``q``-weighted sum of each instruction's line (each must exist); for several Actors,
     the joint system's, evaluated with the factorised kernel.
     """
-    if instance.instructions is not None:
-        total = 0.0
-        for w, q_w, view in _views(instance):
-            line = exact_line(view, planner, task)
-            if line.kind is None:
-                return Theory(None, None, None, f"{line.note} under instruction {w}")
-            total += q_w * line.per_episode
-        return Theory("exact_line", None, None, "exact per-episode regret by policy evaluation, averaged over "
-                      "the instruction distribution q", per_episode=total)
+    total = None
+    for w, q_w, view in _views(instance):
+        line = _view_exact_line(view, planner, task)
+        if line.kind is None:
+            return line if w < 0 else Theory(None, None, None, f"{line.note} under instruction {w}")
+        total = q_w * line.per_episode if total is None else total + q_w * line.per_episode
+    return Theory("exact_line", None, None, "exact per-episode regret by policy evaluation"
+                  + kind_of(instance).line_note, per_episode=total)
+
+
+def _view_exact_line(instance: Instance, planner, task: int | None) -> Theory:
+    """:func:`exact_line` of one instruction's view (or of an instance without instructions)."""
     experts = compute_experts(instance)
     experts_policy = _np(experts.policy)
     play = planner.frozen_play(instance, experts_policy, _prior(instance))
@@ -370,7 +360,7 @@ def exact_line(instance: Instance, planner, task: int | None = None) -> Theory:
             return Theory(None, None, None, "no exact line: the Reporter is not injective, so the policy "
                           "depends on the observation history")
     c = _average(_per_task_regret(instance, play, experts_policy), instance, task)
-    return Theory("exact_line", None, None, "exact per-episode regret by policy evaluation", per_episode=c)
+    return Theory("exact_line", None, None, "", per_episode=c)
 
 
 def bound_constants(instance: Instance, task: int | None = None, explore=None,
@@ -482,9 +472,7 @@ def theory_for(instance: Instance, planner: Planner, num_episodes: int, task: in
         if delta is not None:
             constants["delta"] = practical
         caveat = f"; {schedule.inner.bail_bound}" if schedule.inner.bail_bound else ""
-        system = ("; for the joint system of the Actors (eta from the product of per-Actor Bhattacharyya "
-                  "coefficients, Dmax over joint subgoals)" if isinstance(instance, MultiAgentInstance) else
-                  "; Dmax is the largest over instructions" if instance.instructions is not None else "")
+        system = kind_of(instance).system_note
         if delta is not None:
             caveat += f"; practical setting (SPEC 6): delta={practical:.4g} measured along this run"
         note = (f"eta={eta.eta:.6g} ({eta.method}{'' if eta.lo == eta.hi else ', lower 95% end used'}), "

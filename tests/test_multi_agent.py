@@ -14,7 +14,7 @@ import reference as ref
 from jaxbail import belief as filt
 from jaxbail import multi_agent as ma
 from jaxbail import theory
-from jaxbail.experts import compute_experts
+from jaxbail.experts import compute_experts, posterior_mean_plan
 from jaxbail.instance import (
     InstanceError,
     MultiAgentInstance,
@@ -25,14 +25,14 @@ from jaxbail.instance import (
     save_instance,
 )
 from jaxbail.instances import coordination, hard, instance_by_name, parse_params
-from jaxbail.instances.coordination import joint_target
+from jaxbail.instances.coordination import joint_target, random_multi_agent
 from jaxbail.planners import make_planner, mean_model_plan
 from jaxbail.runner import simulate
 
 
 def _random(num_actors, reporter="dirichlet", seed=0, **kw):
     sizes = {"num_tasks": 2, "num_states": 2, "num_subgoals": 2, "horizon": 3} | kw
-    return ma.random_multi_agent(seed + 10 * num_actors, num_actors=num_actors, reporter=reporter, **sizes)
+    return random_multi_agent(seed + 10 * num_actors, num_actors=num_actors, reporter=reporter, **sizes)
 
 
 @functools.cache
@@ -190,7 +190,7 @@ def test_bawm_plan_of_several_actors_is_the_flattened_mean_model_plan():
     flat = ma.flatten(inst)
     for weights in ([0.5, 0.5], [0.8, 0.2]):
         w = jnp.asarray(weights, jnp.float32)
-        np.testing.assert_array_equal(np.asarray(ma.mean_model_plan(w, inst)),
+        np.testing.assert_array_equal(np.asarray(posterior_mean_plan(w, inst)),
                                       np.asarray(mean_model_plan(w, flat.transition, flat.reward, flat.horizon)))
 
 

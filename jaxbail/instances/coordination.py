@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import jax
 import numpy as np
 
 from jaxbail.instance import InstanceError, MultiAgentInstance, check_joint_budget, make_multi_agent_instance
 from jaxbail.instances._common import check_int, check_prior, check_unit
+from jaxbail.rng import raw_key
 
 
 def coordination(num_actors: int = 2, num_tasks: int = 3, horizon: int = 5, prior: Sequence[float] | None = None,
@@ -68,3 +70,42 @@ def joint_target(num_actors: int, num_tasks: int, task: int) -> int:
     """The joint subgoal index of ``coordination``'s target in task ``task``: Actor ``i`` pulls ``(task + i) mod Z``."""
     base = num_tasks + 1
     return sum(((task + i) % num_tasks) * base ** (num_actors - 1 - i) for i in range(num_actors))
+
+
+def random_multi_agent(key: jax.Array | int = 0, num_actors: int = 2, num_tasks: int = 2, num_states: int = 2,
+                       num_subgoals: int = 2, horizon: int = 3, reporter: str = "noisy", noise: float = 0.2,
+                       num_observations: int | None = None) -> MultiAgentInstance:
+    """Random Actors (Dirichlet(1) initial laws and kernels, every Actor its own), a uniform joint
+    reward ``U[0, 1]`` over ``[Z, S^N, G^N]``, a uniform prior.
+
+    Reporters: ``identity`` (``O = S``), ``noisy`` (the state with probability ``1 - noise``,
+    else uniform) or ``dirichlet`` (random rows, ``O`` default ``S``): every Actor its own.
+
+    Args:
+      key: a ``jax.random`` key or an integer seed; the tables are drawn with NumPy's generator
+        seeded by it (no compile per size, which matters for tests of many small sizes).
+    """
+    n = check_int("num_actors", num_actors, 1)
+    z = check_int("num_tasks", num_tasks, 1)
+    s = check_int("num_states", num_states, 1)
+    g = check_int("num_subgoals", num_subgoals, 1)
+    horizon = check_int("horizon", horizon, 1)
+    noise = check_unit("noise", noise)
+    if reporter not in ("identity", "noisy", "dirichlet"):
+        raise InstanceError(f"reporter: must be identity, noisy or dirichlet, got {reporter!r}")
+    o = check_int("num_observations", s if num_observations is None else num_observations, 1)
+    if reporter != "dirichlet" and o != s:
+        raise InstanceError(f"num_observations: the {reporter} Reporter needs O = S = {s}, got {o}")
+    seed = [key] if isinstance(key, int) else np.asarray(raw_key(key)).reshape(-1).tolist()
+    rng = np.random.default_rng(seed)
+    init = rng.dirichlet(np.ones(s), (n, z))
+    transition = rng.dirichlet(np.ones(s), (n, z, s, g))
+    reward = rng.uniform(size=(z, s ** n, g ** n))
+    if reporter == "identity":
+        emission = np.broadcast_to(np.eye(s), (n, z, s, s))
+    elif reporter == "noisy":
+        emission = np.broadcast_to((1.0 - noise) * np.eye(s) + noise / s, (n, z, s, s))
+    else:
+        emission = rng.dirichlet(np.ones(o), (n, z, s))
+    return make_multi_agent_instance(np.full(z, 1.0 / z), init, transition, emission, reward, horizon,
+                                     name="random_multi_agent")

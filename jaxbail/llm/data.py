@@ -11,11 +11,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxbail import belief as filt
+from jaxbail.env import SingleActor, rollout
 from jaxbail.experts import compute_experts
 from jaxbail.instance import Instance
 from jaxbail.llm.model import ModelConfig
 from jaxbail.planners.base import mixture_over_belief
-from jaxbail.runner import env_reset, env_step, env_tables
 from jaxbail.sampling import cumulative, draw, draw_from_probs
 
 __all__ = ["Prompts", "Tokens", "sample_prompts", "tokenize", "bail_targets", "decision_positions",
@@ -115,21 +115,32 @@ def sample_prompts(key: jax.Array, instance: Instance, num_prompts: int, context
     if num_prompts < 1 or context_episodes < 1:
         raise ValueError(f"num_prompts and context_episodes must be >= 1, got {num_prompts} and {context_episodes}")
     kind, table = parse_behaviour(behaviour, instance)
-    return _sample(key, instance.replace(name=""), table, jnp.int32(first_prompt), num_prompts,
-                   context_episodes, expert_temperature, kind)
+    keys = _prompt_keys(key, jnp.int32(first_prompt), num_prompts)
+    return sample_rollouts(keys, instance.replace(name=""), table, context_episodes, expert_temperature, kind)
 
 
-@functools.partial(jax.jit, static_argnums=(4, 5, 6, 7))
-def _sample(key, model: Instance, table, first_prompt, num_prompts: int, num_episodes: int,
-            temperature: float | None, kind: str) -> Prompts:
-    tables = env_tables(model)
+@functools.partial(jax.jit, static_argnums=(2,))
+def _prompt_keys(key, first_prompt, num_prompts: int):
+    return jax.vmap(lambda index: jax.random.fold_in(key, index))(first_prompt + jnp.arange(num_prompts))
+
+
+@functools.partial(jax.jit, static_argnums=(3, 4, 5))
+def sample_rollouts(keys, model: Instance, table, num_episodes: int, temperature: float | None,
+                    kind: str) -> Prompts:
+    """The sampler behind :func:`sample_prompts` (and :func:`jaxbail.pretraining.sample_episodes`, its
+    ``K = 1`` case): one prompt per key in ``keys [N]``, behaviour ``(kind, table)`` of :func:`parse_behaviour`.
+
+    Uniforms of a prompt: ``u = uniform(key, 1 + K (2 + 4H))``; ``u[0]`` draws the task, then episode
+    ``k``'s ``2 + 4H`` numbers: 0, 1 the reset, and at step ``h`` ``2 + 4h`` the label, ``3 + 4h`` the
+    behaviour's subgoal, ``4 + 4h`` and ``5 + 4h`` the environment's step.
+    """
+    env = SingleActor.prepare(model)
     policy = compute_experts(model, temperature).policy  # [H, Z, S, G]
     horizon = model.horizon
     per_episode = 2 + 4 * horizon
     num_obs, num_subgoals = model.num_observations, model.num_subgoals
 
-    def one(index):
-        prompt_key = jax.random.fold_in(key, index)
+    def one(prompt_key):
         u = jax.random.uniform(prompt_key, (1 + num_episodes * per_episode,))
         if kind == "dirichlet":
             behaviour = jax.random.dirichlet(jax.random.fold_in(prompt_key, 1),
@@ -140,16 +151,17 @@ def _sample(key, model: Instance, table, first_prompt, num_prompts: int, num_epi
         task = draw_from_probs(model.prior, u[0])
 
         def episode(_, u_ep):
-            state, obs0 = env_reset(tables, task, u_ep[0], u_ep[1])
+            state, obs0 = env.reset(task, u_ep[0], u_ep[1])
 
-            def step(carry, h):
-                state, obs = carry
+            def decide(_, h, state, obs):
                 label = draw_from_probs(policy[h, task, state], u_ep[2 + 4 * h])
-                subgoal = draw(cum_behaviour[obs], u_ep[3 + 4 * h])
-                next_state, next_obs = env_step(tables, task, state, subgoal, u_ep[4 + 4 * h], u_ep[5 + 4 * h])
-                return (next_state, next_obs), (state, subgoal, next_obs, label)
+                return draw(cum_behaviour[obs], u_ep[3 + 4 * h]), None, label
 
-            (last, _), (states, subgoals, obs, labels) = jax.lax.scan(step, (state, obs0), jnp.arange(horizon))
+            def record(_, label, h, state, subgoal, next_state, next_obs):
+                return None, (state, subgoal, next_obs, label)
+
+            (last, _, _), (states, subgoals, obs, labels) = rollout(
+                env, task, state, obs0, decide, record, lambda h: (u_ep[4 + 4 * h], u_ep[5 + 4 * h]), None, horizon)
             states = jnp.concatenate([states, last[None]])
             return None, (states, jnp.concatenate([obs0[None], obs]), subgoals, labels)
 
@@ -157,7 +169,7 @@ def _sample(key, model: Instance, table, first_prompt, num_prompts: int, num_epi
             episode, None, u[1:].reshape(num_episodes, per_episode))
         return Prompts(task, states, obs, subgoals, labels)
 
-    return jax.vmap(one)(first_prompt + jnp.arange(num_prompts))
+    return jax.vmap(one)(keys)
 
 
 def decision_positions(horizon: int, context_episodes: int) -> np.ndarray:

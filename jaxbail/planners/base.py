@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from jaxbail.belief import Belief, KnownStateBelief
+from jaxbail.belief import Belief, BeliefView, KnownStateBelief
 from jaxbail.experts import Experts
 from jaxbail.instance import Instance
 
@@ -43,7 +43,7 @@ class Context(NamedTuple):
         instance without instructions.
     """
 
-    belief: Belief
+    belief: BeliefView
     step: jax.Array
     episode: jax.Array
     num_episodes: jax.Array

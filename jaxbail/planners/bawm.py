@@ -6,9 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxbail import multi_agent
 from jaxbail.belief import prior_log_task
-from jaxbail.experts import greedy
+from jaxbail.experts import greedy, posterior_mean_plan
 from jaxbail.instance import MultiAgentInstance
 from jaxbail.planners.base import Context, MarkovPlay, Planner
 
@@ -37,7 +36,7 @@ def plan_for(task_posterior: jax.Array, model) -> jax.Array:
     """BAWM's plan ``[H, S, G]`` in ``model``'s posterior-mean model (joint ``S^N``, ``G^N`` for several
     Actors, whose mean model is a mixture of product kernels, planned without the joint kernel)."""
     if isinstance(model, MultiAgentInstance):
-        return multi_agent.mean_model_plan(task_posterior, model)
+        return posterior_mean_plan(task_posterior, model)
     return mean_model_plan(task_posterior, model.transition, model.reward, model.horizon)
 
 
