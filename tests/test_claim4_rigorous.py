@@ -11,7 +11,7 @@ from jaxbail import theory
 from jaxbail.instances import random_instance
 from jaxbail.llm.checkpoint import load_checkpoint, shipped_checkpoint
 from jaxbail.planners import make_planner
-from jaxbail.reproduce_llm import DELTA_NOTE, absolute_bound_curve, heldout_delta, verdict_absolute
+from jaxbail.claims.claim4 import DELTA_NOTE, absolute_bound_curve, heldout_delta, verdict_absolute
 
 
 def _entry(regret_per_episode, bound_per_episode, se=1.0, episodes=(1, 5, 10, 100)):
