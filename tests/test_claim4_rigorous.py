@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from jaxbail import theory
+from jaxbail.claims.claim4 import DELTA_NOTE, absolute_bound_curve, heldout_delta, verdict_absolute
 from jaxbail.instances import random_instance
 from jaxbail.llm.checkpoint import load_checkpoint, shipped_checkpoint
 from jaxbail.planners import make_planner
-from jaxbail.reproduce_llm import DELTA_NOTE, absolute_bound_curve, heldout_delta, verdict_absolute
 
 
 def _entry(regret_per_episode, bound_per_episode, se=1.0, episodes=(1, 5, 10, 100)):
@@ -65,3 +65,57 @@ def test_heldout_delta_on_fresh_prompts_agrees_with_the_recorded_one():
     assert abs(fresh["mean"] - record["delta"]) <= 4 * math.hypot(fresh["se"], record["se"])
     # a different key: different prompts, a different estimate
     assert heldout_delta(path, 512, key=1)["mean"] != fresh["mean"]
+
+
+def test_claim4_verdict_recomputes_the_absolute_check_and_ignores_the_heuristic():
+    from jaxbail import reproduce_llm
+    from jaxbail.claims import claim4
+
+    hard_ok = {"run": {"slope": 1.001}, "per_episode_regret": 3.33, "bail_line_per_episode": 3.3333, "band": 0.06}
+    # the heuristic excess check fails (the excess far above its prediction), the absolute bound holds: supported
+    series = [dict(_entry(0.5, 1.0), excess_mean=[50.0] * 4, excess_se=[0.1] * 4, predicted=[0.0] * 4,
+                   delta={"mean": 0.1, "ci95": [0.09, 0.11]}, diff_se_to_smallest=0.1) for _ in range(3)]
+    record = {"series": series, "llm_on_hard": hard_ok,
+              "absolute_check": {"supported": False}}  # a stale stored check: the verdict recomputes it
+    assert not claim4.verdict_excess(series)["supported"]
+    assert claim4.verdict(record) == "supported"
+    # one checkpoint above its absolute bound by more than 4 SE at T = 100
+    record["series"][1] = dict(series[1], **_entry(1.1, 1.0))
+    assert claim4.verdict(record) == "not supported"
+    record["series"][1] = dict(series[1], **_entry(0.9, 1.0))
+    assert claim4.verdict(record) == "supported"
+    # llm on hard off BAIL's line, or not linear
+    assert claim4.verdict(dict(record, llm_on_hard=dict(hard_ok, per_episode_regret=3.2))) == "not supported"
+    assert claim4.verdict(dict(record, llm_on_hard=dict(hard_ok, run={"slope": 1.06}))) == "not supported"
+    # the former module name re-exports the same functions
+    assert reproduce_llm.verdict_absolute is verdict_absolute and reproduce_llm.heldout_delta is heldout_delta
+    assert reproduce_llm.absolute_bound_curve is absolute_bound_curve and reproduce_llm.DELTA_NOTE == DELTA_NOTE
+
+
+def test_claim4_settings_rows_and_figure_carry_both_deltas(tmp_path):
+    from jaxbail.claims import claim4
+
+    assert claim4.SETTINGS["quick"]["heldout_prompts"] == 512 and claim4.SETTINGS["full"]["heldout_prompts"] == 2048
+    delta = {"mean": 0.05, "se": 0.001, "ci95": [0.048, 0.052]}
+    series = [dict(_entry(0.5, 1.0 + i), checkpoint=name, num_trajectories=n, delta=delta, delta_deployment=delta,
+                   delta_heldout={"mean": 0.01 * (3 - i), "se": 0.001, "ci95": [0.01 * (3 - i) - 0.002,
+                                                                                0.01 * (3 - i) + 0.002]},
+                   bound_delta=0.052, excess_mean=[0.0, 1.0, 2.0, 3.0], excess_se=[0.1] * 4,
+                   predicted=[0.0, 2.0, 4.0, 6.0])
+              for i, (name, n) in enumerate(claim4.CHECKPOINTS)]
+    hard_run = {"slope": 1.0, "theory": {"kind": "exact_line"},
+                "curve": {"episodes": [1, 10, 100], "regret_mean": [3.3, 33.3, 333.0], "regret_lo": [3.2, 33.0, 330.0],
+                          "regret_hi": [3.4, 33.6, 336.0], "theory": [3.33, 33.3, 333.3]}}
+    c4 = {"title": claim4.TITLE, "eps": 0.1, "seeds": 8, "episodes": 100, "dmax": 1.0,
+          "instance": {"horizon": 4}, "series": series, "criterion": claim4.CRITERION, "verdict": "supported",
+          "llm_on_hard": {"run": hard_run, "delta": {"mean": 0.004}, "delta_heldout": {"mean": 0.006},
+                          "per_episode_regret": 3.33, "bail_line_per_episode": 3.3333}}
+    (row,) = claim4.rows(c4)
+    assert "delta held-out 0.0300, deployment 0.0500; Reg 50.0 +- 1.0 <= bound 100.0" in row["measured"]
+    assert "excess 3.0 +- 0.1 vs heuristic 6.0" in row["measured"]
+    assert "delta deployment 0.0040, held-out 0.0060" in row["measured"]
+    assert row["theory"].startswith("eps T H + H Dmax C/(eps eta) + (1-eps) T H delta Dmax (deployment delta)")
+    assert "SPEC 6's absolute bound" in row["criterion"] and "heuristic comparison" in row["criterion"]
+    paths = claim4.figure(c4, tmp_path)
+    assert [p.name for p in paths] == ["claim4_pretraining_error.png", "claim4_pretraining_error.pdf"]
+    assert all(p.stat().st_size > 1000 for p in paths)

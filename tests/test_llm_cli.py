@@ -160,7 +160,7 @@ def _series(deltas, excess_per_episode, se=0.1, episodes=(1, 10, 100)):
 
 
 def test_claim4_excess_verdict_follows_the_numbers():
-    from jaxbail.reproduce_llm import verdict_excess
+    from jaxbail.claims.claim4 import verdict_excess
 
     good = verdict_excess(_series([0.2, 0.07, 0.02], [0.3, 0.1, 0.03]))
     assert good["supported"] and good["all_under"] and good["shrinks"]
@@ -176,7 +176,7 @@ def test_claim4_excess_verdict_follows_the_numbers():
 
 
 def test_claim4_llm_linear_verdict_follows_the_numbers():
-    from jaxbail.reproduce_llm import verdict_llm_linear
+    from jaxbail.claims.claim4 import verdict_llm_linear
 
     ok = dict(per_episode=3.31, per_episode_se=0.01, slope=0.999, line=3.3333, horizon=5, delta_hi=0.011, dmax=1.0)
     assert verdict_llm_linear(**ok)["supported"]

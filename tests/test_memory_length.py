@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 
 import pytest
 
@@ -37,22 +38,43 @@ def test_every_window_matches_the_closed_form_and_the_record_is_json(result):
     assert all("eps_llm" not in e for i, e in enumerate(result["entries"]) if i != 2)
 
 
-def test_rows_verdict_and_figure(result, tmp_path):
-    table = ml.rows(result)
+def test_table_rows_verdict_and_figure(result, tmp_path):
+    table = ml.table(result)
     assert [r["K"] for r in table] == ["1", "2", "4", "unbounded"]
     assert table[2]["eps_llm_delta"] == result["entries"][2]["eps_llm"]["delta"] and table[0]["eps_llm_regret"] is None
     assert table[0]["window_delta"] == result["entries"][0]["window_delta"]["mean"] and table[3]["window_delta"] == 0.0
-    text = ml.verdict(result)
+    text = ml.describe(result)
+    assert result["description"] == text
     assert "regret falls monotonically" in text and "every K is within 4 SE of the closed form" in text
     assert "eps_llm: K = 4:" in text
-    # the verdict reads the numbers: a point far from the closed form, a regret that grows with K
+    # the claim-module convention: a pure verdict, stored last; one summary row with the five columns
+    assert result["verdict"] == ml.verdict(result) == "supported" and list(result)[-1] == "verdict"
+    assert result["claim"] == ml.NAME and result["criterion"] == ml.CRITERION
+    (row,) = ml.rows(result)
+    assert set(row) == {"claim", "measured", "theory", "criterion", "verdict"} and row["verdict"] == "supported"
+    e0 = result["entries"][0]
+    assert row["measured"].startswith(text) and f"K = 1: {e0['regret']:.1f} +- {e0['regret_se']:.1f}" in row["measured"]
+    assert f"window delta {e0['window_delta']['mean']:.3f}" in row["measured"]
+    # the description and the verdict read the numbers: a point far from the closed form, a regret that grows with K
     bad = copy.deepcopy(result)
     bad["entries"][1]["z"] = -7.5
     bad["entries"][1]["regret"] = bad["entries"][0]["regret"] + 1.0
-    text = ml.verdict(bad)
+    text = ml.describe(bad)
     assert "does not fall" in text and "NOT every K is within 4 SE" in text and "|z| = 7.50 at K = 2" in text
+    assert ml.verdict(bad) == "not supported"
+    bad["entries"][1]["z"] = 3.9  # within 4 SE again; not monotone is described, not checked
+    assert ml.verdict(bad) == "supported"
+    # the smallest window must pay more than the whole history by more than 4 SE of the difference
+    close = copy.deepcopy(result)
+    unbounded = close["entries"][-1]
+    se = math.hypot(close["entries"][0]["regret_se"], unbounded["regret_se"])
+    close["entries"][0]["regret"] = unbounded["regret"] + 3.9 * se
+    assert ml.verdict(close) == "not supported"
+    close["entries"][0]["regret"] = unbounded["regret"] + 4.1 * se
+    assert ml.verdict(close) == "supported"
     paths = ml.figure(result, tmp_path)
-    assert [p.suffix for p in paths] == [".png", ".pdf"] and all(p.stat().st_size > 1000 for p in paths)
+    assert [p.name for p in paths] == ["memory_length.png", "memory_length.pdf"]
+    assert all(p.stat().st_size > 1000 for p in paths)
 
 
 def test_settings_and_validation():

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from jaxbail import claims, theory
-from jaxbail.claims import claim1, claim2, claim3, claim4
+from jaxbail.claims import claim1, claim2, claim3, claim4, memory_length
 from jaxbail.cli import main
 
 SWEEP = """
@@ -42,7 +42,7 @@ def test_plot_of_a_missing_directory_is_one_line_exit_2(tmp_path, capsys):
     assert "no results table" in err and len(err.strip().splitlines()) == 1
 
 
-def _recompute_claim4(c4):
+def _recompute_claim4(c4, heldout_prompts):
     # SPEC 6's absolute bound with the deployment delta (the paired excess is a heuristic, not checked)
     under = all(r <= b + 4 * se for entry in c4["series"]
                 for t, r, b, se in zip(entry["episodes"], entry["regret_mean"], entry["bound"], entry["regret_se"])
@@ -52,11 +52,24 @@ def _recompute_claim4(c4):
         + 4 * h["per_episode_regret_se"]  # hard's Dmax is 1
     assert band == pytest.approx(h["band"], rel=1e-12)
     linear = abs(h["run"]["slope"] - 1) <= 0.05 and abs(h["per_episode_regret"] - h["bail_line_per_episode"]) <= band
+    assert c4["absolute_check"]["supported"] == under
+    for entry in c4["series"]:  # the bound: SPEC 6's absolute one with the deployment delta's upper 95% end
+        assert entry["bound_delta"] == pytest.approx(min(1.0, max(0.0, entry["delta_deployment"]["ci95"][1])))
+        assert entry["delta_heldout"]["prompts"] == heldout_prompts
     return under and linear
 
 
+def _recompute_memory_length(m):
+    """Every point within 4 SE of the closed form; the smallest window above the whole history by > 4 SE."""
+    agree = all(abs(e["regret"] - e["closed_form"]) <= 4 * e["regret_se"] for e in m["entries"])
+    first, whole = m["entries"][0], m["entries"][-1]
+    assert first["window"] == min(memory_length.SETTINGS["quick"]["windows"]) and whole["window"] is None
+    matters = first["regret"] - whole["regret"] > 4 * (first["regret_se"] ** 2 + whole["regret_se"] ** 2) ** 0.5
+    return agree and matters
+
+
 def _recompute_verdicts(summary):
-    c1, c2, c3, c4 = summary["claims"][:4]
+    c1, c2, c3, c4, mem = summary["claims"][:5]
     tv = c1["tv_mean"]
     lo, hi = c1["measured"]["tv_slope_ci95"]
     v1 = all(b < a for a, b in zip(tv, tv[1:])) and lo >= -0.65 and hi <= -0.35
@@ -65,9 +78,10 @@ def _recompute_verdicts(summary):
           and abs(m["slope"] - 1) <= 0.05)
     v3 = all(c3["measured"][s]["slope_ci95"][1] < 0.65 for s in ("auto", "anytime:1")) and all(
         c3["measured"][s]["regret_ci95"][1] <= c3["theory"][s]["bound"] for s in c3["measured"])
-    v4 = _recompute_claim4(c4)
-    v5 = [_recompute_claim5(c) for c in summary["claims"][4:]]
-    return ["supported" if v else "not supported" for v in (v1, v2, v3, v4, *v5)]
+    v4 = _recompute_claim4(c4, summary["meta"]["settings"]["claim4"]["heldout_prompts"])
+    vm = _recompute_memory_length(mem)
+    v5 = [_recompute_claim5(c) for c in summary["claims"][5:]]
+    return ["supported" if v else "not supported" for v in (v1, v2, v3, v4, vm, *v5)]
 
 
 def _recompute_claim5(c):
@@ -94,24 +108,32 @@ def test_reproduce_quick_end_to_end(tmp_path, capsys):
     out = tmp_path / "rq"
     code = main(["reproduce", "--quick", "--out", str(out)])
     summary = json.loads((out / "summary.json").read_text())
-    assert [(c["claim"], c.get("part")) for c in summary["claims"]][3:] == [(4, None), (5, "a"), (5, "b")]
+    assert [(c["claim"], c.get("part")) for c in summary["claims"]][3:] == [
+        (4, None), ("memory_length", None), (5, "a"), (5, "b")]
     assert [c["verdict"] for c in summary["claims"]] == _recompute_verdicts(summary)
     # each module's verdict is a function of the numbers written: it gives the same on the JSON round trip
     assert [m.verdict(c) for m, c in zip(claims.ALL, summary["claims"])] == [c["verdict"] for c in summary["claims"]]
     assert summary["meta"]["settings"]["claim4"] == claim4.SETTINGS["quick"]
+    assert summary["meta"]["settings"]["memory_length"] == memory_length.SETTINGS["quick"]
     assert all(c["verdict"] == "supported" for c in summary["claims"] if c["claim"] == 5)
     assert code == (0 if all(c["verdict"] == "supported" for c in summary["claims"]) else 1)
     for stem in ("claim1_pretraining_converges_to_bail", "claim2_bail_linear_regret",
                  "claim3_eps_bail_sublinear_regret", "claim4_pretraining_error", "claim5a_world_model_bawm",
-                 "claim5b_several_actors"):
+                 "claim5b_several_actors", "memory_length"):
         assert (out / f"{stem}.png").stat().st_size > 1000 and (out / f"{stem}.pdf").exists()
     text = (out / "summary.md").read_text()
     assert text.count("| 1.") == 1 and "| 3." in text and "| 4." in text and "verdict" in text
     assert "`claim4_pretraining_error.png`" in text and "`claim5b_several_actors.png`" in text
+    assert "`memory_length.png`" in text
+    lines = text.splitlines()
+    at4 = next(i for i, line in enumerate(lines) if line.startswith("| 4."))
+    assert lines[at4 + 1].startswith("| memory length (not a claim of the paper). Memory length sets the regret")
+    assert lines[at4 + 1].endswith(f"**{summary['claims'][4]['verdict']}** |")
+    assert "held-out" in lines[at4] and "deployment" in lines[at4] and "<= bound" in lines[at4]
     rows = [line for line in text.splitlines() if line.startswith("| 5")]
     assert [r.split(" — ")[1].split(" (")[0] for r in rows] == ["hard", "safe_arm", "N=2", "N=3"], rows
     assert all(r.endswith("**supported** |") for r in rows)
-    c5a = summary["claims"][4]
+    c5a = summary["claims"][5]
     assert set(c5a["measured"]["safe_arm"]) == {"bawm", "eps_bawm auto", "eps_bawm anytime:1", "bail"}
     assert c5a["theory"]["safe_arm"]["bawm"]["per_episode_regret"] == pytest.approx(5 * 0.4, rel=1e-6)
 
@@ -157,7 +179,8 @@ def test_claim_verdicts_are_pure_functions_of_the_numbers():
 
 def test_every_claim_module_follows_the_convention():
     names = [m.NAME for m in claims.ALL]
-    assert names == ["claim1", "claim2", "claim3", "claim4", "claim5a", "claim5b"] and len(set(names)) == len(names)
+    assert names == ["claim1", "claim2", "claim3", "claim4", "memory_length", "claim5a", "claim5b"]
+    assert len(set(names)) == len(names)
     for module in claims.ALL:
         assert set(module.SETTINGS) == {"quick", "full"} and isinstance(module.TITLE, str)
         assert all("seed" in s for s in module.SETTINGS.values()), module.NAME

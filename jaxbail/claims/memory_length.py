@@ -18,8 +18,12 @@ Each window cell also measures its ``window_delta``: the mean TV between ``bail_
 delta that a perfectly pretrained ``K``-episode model cannot avoid (SPEC 6: the deployment delta
 includes what the window loses).
 
-The verdict is descriptive (no claim of the paper is at stake): how regret falls with ``K``, and
-whether every measured point is within 4 standard errors of the closed form.
+No claim of the paper is at stake: :func:`describe` says in words how regret falls with ``K`` and how
+far each point is from the closed form; :func:`verdict` (a pure function of the record) is
+``"supported"`` when every measured point (every ``K`` and the whole history) is within
+``TOLERANCE_SE`` standard errors of the closed form and the smallest window pays more than the whole
+history by more than ``TOLERANCE_SE`` standard errors of the difference. It follows the claim-module
+convention of :mod:`jaxbail.claims` (``jaxbail reproduce`` runs it after claim 4).
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from jaxbail.planners.bail_window import bail_window
 from jaxbail.runner import simulate, simulate_many
 from jaxbail.window_theory import hard_params, window_per_episode_hard, window_regret_hard
 
-__all__ = ["NAME", "TITLE", "SETTINGS", "run", "verdict", "figure", "rows"]
+__all__ = ["NAME", "TITLE", "SETTINGS", "CRITERION", "run", "verdict", "describe", "figure", "rows", "table"]
 
 NAME = "memory_length"
 TITLE = "Memory length sets the regret: exact BAIL from the last K episodes on hard"
@@ -51,6 +55,9 @@ SETTINGS: dict[str, dict[str, Any]] = {
 """``checkpoints``: ``{K: path}`` of pretrained models with a ``K``-episode context (JSON keys may be strings;
 ``"unbounded"`` for a whole-history model, drawn beside ``eps_bail``)."""
 TOLERANCE_SE = 4.0
+CRITERION = (f"every K and the whole history within {TOLERANCE_SE:g} SE of the closed form (window_theory) at T; the "
+             f"smallest K's regret above the whole history's by more than {TOLERANCE_SE:g} SE (combined) "
+             "(descriptive: not a claim of the paper)")
 
 
 def _point(per_seed: np.ndarray, closed: float) -> dict[str, Any]:
@@ -105,7 +112,7 @@ def run(settings: dict[str, Any], *, progress: bool = False) -> dict[str, Any]:
         entry["window_delta"] = {"mean": est.mean, "ci95": [est.lo, est.hi], "seeds": int(used.size)}
 
     if checkpoints:
-        from jaxbail.llm.planner import delta_estimate
+        from jaxbail.llm.deployment import delta_estimate
         from jaxbail.planners import make_planner
 
         for entry in entries:
@@ -119,12 +126,16 @@ def run(settings: dict[str, Any], *, progress: bool = False) -> dict[str, Any]:
             entry["eps_llm"] = {"checkpoint": path, "regret": est.mean, "regret_se": est.se,
                                 "delta": delta.mean, "delta_ci95": [delta.lo, delta.hi], "delta_seeds": used}
     params = hard_params(env)
-    return {"name": NAME, "title": TITLE, "settings": {k: v for k, v in settings.items() if k != "checkpoints"},
-            "checkpoints": {_label(k): v for k, v in checkpoints.items()},
-            "instance": {"name": "hard", "num_tasks": params.num_tasks, "horizon": params.horizon,
-                         "prior": params.prior.tolist(), "reveal": params.reveal},
-            "eps": eps, "episodes": t_total, "seeds": seeds, "entries": entries,
-            "tolerance_se": TOLERANCE_SE}
+    record = {"claim": NAME, "name": NAME, "title": TITLE,
+              "settings": {k: v for k, v in settings.items() if k != "checkpoints"},
+              "checkpoints": {_label(k): v for k, v in checkpoints.items()},
+              "instance": {"name": "hard", "num_tasks": params.num_tasks, "horizon": params.horizon,
+                           "prior": params.prior.tolist(), "reveal": params.reveal},
+              "eps": eps, "episodes": t_total, "seeds": seeds, "entries": entries,
+              "tolerance_se": TOLERANCE_SE, "criterion": CRITERION}
+    record["description"] = describe(record)
+    record["verdict"] = verdict(record)
+    return record
 
 
 def _window_key(key) -> int | None:
@@ -142,7 +153,22 @@ def _label(window) -> str:
 
 
 def verdict(result: dict[str, Any]) -> str:
-    """A descriptive verdict: regret at ``T`` against ``K`` and the agreement with the closed form."""
+    """``"supported"`` when every entry's ``|z|`` (measured against the closed form) is at most
+    ``tolerance_se`` and the smallest window's regret exceeds the whole history's by more than
+    ``tolerance_se`` standard errors of the difference (``hypot`` of the two SEs); a pure function of the
+    record's numbers."""
+    entries = result["entries"]
+    tol = result["tolerance_se"]
+    finite = [e for e in entries if e["window"] is not None]
+    unbounded = next(e for e in entries if e["window"] is None)
+    agree = all(abs(e["z"]) <= tol for e in entries)
+    gap = finite[0]["regret"] - unbounded["regret"]
+    memory_matters = gap > tol * math.hypot(finite[0]["regret_se"], unbounded["regret_se"])
+    return "supported" if agree and memory_matters else "not supported"
+
+
+def describe(result: dict[str, Any]) -> str:
+    """In words: regret at ``T`` against ``K`` and the agreement with the closed form."""
     entries = result["entries"]
     worst = max(entries, key=lambda e: abs(e["z"]))
     agree = all(abs(e["z"]) <= result["tolerance_se"] for e in entries)
@@ -163,8 +189,23 @@ def verdict(result: dict[str, Any]) -> str:
     return text
 
 
-def rows(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """One table row per ``K`` (``"unbounded"`` for the whole history)."""
+def rows(result: dict[str, Any]) -> list[dict[str, str]]:
+    """The summary row (:mod:`jaxbail.claims` convention): the description, each ``K``'s regret and closed form
+    at ``T`` and its window delta."""
+    points = "; ".join(
+        f"K = {_label(e['window'])}: {e['regret']:.1f} +- {e['regret_se']:.1f} (closed form {e['closed_form']:.1f}"
+        + (f", window delta {e['window_delta']['mean']:.3f})" if "window_delta" in e else ")")
+        for e in result["entries"])
+    return [{"claim": f"memory length (not a claim of the paper). {result['title']}",
+             "measured": f"{result['description']}. {points} (T = {result['episodes']}, {result['seeds']} seeds, "
+                         f"eps = {result['eps']:g})",
+             "theory": "closed form of eps_bail_window's regret on hard (window_theory): linear for every finite K, "
+                       "slope falling geometrically in K",
+             "criterion": result["criterion"], "verdict": result["verdict"]}]
+
+
+def table(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """One table row per ``K`` (``"unbounded"`` for the whole history), numbers only."""
     out = []
     for e in result["entries"]:
         llm = e.get("eps_llm", {})
@@ -180,9 +221,9 @@ def rows(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 def figure(result: dict[str, Any], out_dir) -> list[Path]:
     """Regret at ``T`` against ``K`` with the closed form, and the cumulative curves; PNG and PDF."""
-    from jaxbail.plot import _pyplot
+    from jaxbail.plot import pyplot, save_figure
 
-    plt = _pyplot()
+    plt = pyplot()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     entries = result["entries"]
@@ -192,7 +233,7 @@ def figure(result: dict[str, Any], out_dir) -> list[Path]:
                               prior=result["instance"]["prior"], reveal=result["instance"]["reveal"]))
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.4))
     ks = np.asarray([e["window"] for e in finite], float)
-    ax1.errorbar(ks, [e["regret"] for e in finite], yerr=[1.96 * e["regret_se"] for e in finite], color="black",
+    ax1.errorbar(ks, [e["regret"] for e in finite], yerr=[stats.Z95 * e["regret_se"] for e in finite], color="black",
                  marker="o", linestyle="none", capsize=3, label="bail_window, measured (95% CI)")
     grid = np.unique(np.round(np.geomspace(1, ks.max(), 200)).astype(int))
     closed = [window_regret_hard(params, result["eps"], int(k), [result["episodes"]])[0] for k in grid]
@@ -202,7 +243,7 @@ def figure(result: dict[str, Any], out_dir) -> list[Path]:
     llm = [e for e in entries if "eps_llm" in e and e["window"] is not None]
     if llm:
         ax1.errorbar([e["window"] for e in llm], [e["eps_llm"]["regret"] for e in llm],
-                     yerr=[1.96 * e["eps_llm"]["regret_se"] for e in llm], color="tab:red", marker="s",
+                     yerr=[stats.Z95 * e["eps_llm"]["regret_se"] for e in llm], color="tab:red", marker="s",
                      linestyle="none", capsize=3, label="eps_llm (pretrained, K-episode context)")
     ax1.set_xscale("log", base=2)
     ax1.set_yscale("log")
@@ -225,10 +266,4 @@ def figure(result: dict[str, Any], out_dir) -> list[Path]:
     ax2.legend(fontsize=7, ncol=2)
     ax2.grid(True, which="both", alpha=0.25)
     fig.suptitle(TITLE, fontsize=10)
-    paths = []
-    for ext in ("png", "pdf"):
-        path = out_dir / f"{NAME}.{ext}"
-        fig.savefig(path, dpi=150, bbox_inches="tight")
-        paths.append(path)
-    plt.close(fig)
-    return paths
+    return save_figure(fig, out_dir, NAME)
