@@ -190,7 +190,7 @@ def check_writable(path: str | Path, what: str) -> None:
 def format_bytes(n: float) -> str:
     for unit, size in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20)):
         if n >= size:
-            return f"{n / size:.1f} {unit}"
+            return f"{n / size:.1f} {unit}" if n < 1e4 * size else f"{n / size:.3g} {unit}"
     return f"{n / 1024:.0f} KiB"
 
 
@@ -236,10 +236,11 @@ class MemoryEstimate(dict):
         return int(sum(self.values()))
 
     def describe(self) -> str:
-        return ", ".join(f"{k.replace('_', ' ')} {format_bytes(v)}" for k, v in self.items() if v >= 1 << 20)
+        return ", ".join(f"{k.replace('_', ' ')} {format_bytes(v)}" for k, v in self.items()
+                         if v >= 1 << 20 and k != "process")
 
 
-COMPILE_BYTES = 256 << 20
+COMPILE_BYTES = 192 << 20
 """Headroom for XLA's compilation and the runtime's own buffers (measured: see benchmarks/RESULTS.md)."""
 
 
@@ -251,16 +252,20 @@ def run_memory(sizes: dict[str, int], *, num_episodes: int, num_seeds: int, num_
     ``[Z, S, S]``, planner ``[Z, S, G]``, the episode's ``2H + 2`` uniforms), the outputs of one chunk
     (5 per seed-episode, device and host copies) and the logged host arrays."""
     n = sizes.get("N", 1)
-    z, s, g, o, h, w = (int(sizes[k]) for k in ("Z", "S", "G", "O", "H")) + (int(sizes.get("W", 1)),)
+    z, s, g, o, h, w = tuple(int(sizes[k]) for k in ("Z", "S", "G", "O", "H")) + (int(sizes.get("W", 1)),)
     s_joint, g_joint = s ** n, g ** n
     per_table = z * (n * s * g * s + n * s * o + n * s + w * s_joint * g_joint)
     expert = h * z * w * s_joint * g_joint
     tables = 4 * num_cells * (4 * per_table + 8 * expert + (h + 1) * z * w * s_joint)
-    step = z * (n * s * s + 3 * s_joint * g_joint + 2 * n * s * o) + 3 * (2 * h + 2) * n + 64
-    per_seed = 4 * num_cells * num_seeds * (4 * step)
+    step = z * (n * s * s + 2 * s_joint * g_joint) + 3 * (2 * h + 2) * n + 512
+    per_seed = 6 * num_cells * num_seeds * step  # float32, 1.5 copies (carry in and out of the scan)
     chunk = max(1, min(num_episodes, (1 << 20) // (num_seeds * num_cells)))
     outputs = chunk * num_seeds * num_cells * (5 * 4 + 4 + 16)
-    logged_points = num_logged if num_logged is not None else 24 * max(1, math.ceil(math.log10(max(num_episodes, 10))))
+    if num_logged is None:
+        from jaxbail.runner import log_spaced_episodes
+
+        num_logged = len(log_spaced_episodes(num_episodes))
+    logged_points = num_logged
     logged = 8 * num_cells * num_seeds * (5 * logged_points + 6)
     return MemoryEstimate(tables=tables, per_seed_carry=per_seed, outputs_per_chunk=outputs, logged=logged,
                           compile=COMPILE_BYTES, process=_rss() if baseline is None else baseline)
@@ -333,6 +338,14 @@ def check_builtin_params(name: str, params: dict[str, Any]) -> None:
                 raise bad(f"{key}: must be an integer >= 1, got {_show(value)}")
             if value > INT32_MAX:
                 raise bad(f"{key}: must be an integer in [1, {INT32_MAX}], got a {len(str(value))}-digit number")
+    actors = params.get("num_actors")
+    if name == "coordination" and isinstance(actors, int) and actors > 64:
+        from jaxbail.instance import largest_num_actors
+
+        z = params.get("num_tasks", 3) if isinstance(params.get("num_tasks", 3), int) else 3
+        h = params.get("horizon", 5) if isinstance(params.get("horizon", 5), int) else 5
+        raise bad(f"num_actors: {actors} Actors need joint tables [H, Z, S^N, G^N] far past the memory budget; "
+                  f"the largest N for num_tasks={z}, horizon={h} is {largest_num_actors(z, z + 1, z + 1, h)}")
     sizes = _predicted_sizes(name, params)
     if sizes is not None:
         z, s, g, o, w, n = sizes
@@ -340,7 +353,9 @@ def check_builtin_params(name: str, params: dict[str, Any]) -> None:
         est = MemoryEstimate(tables=3 * 8 * entries, compile=COMPILE_BYTES)
         avail, source = available_memory()
         if est.total > avail:
-            raise bad(f"{next(iter(k for k in ('num_states', 'num_tasks', 'num_subgoals') if k in params), 'size')}: "
+            culprit = [k for k in ("num_states", "num_tasks", "num_subgoals", "num_observations", "num_actors",
+                                   "num_instructions") if k in params]
+            raise bad(f"{culprit[0] if culprit else 'size'}: "
                       f"the instance's tables (Z={z}, S={s}, G={g}, O={o}) need about {format_bytes(est.total)} "
                       f"of memory but {format_bytes(avail)} is available ({source}); choose smaller sizes")
 
