@@ -314,7 +314,12 @@ def check_builtin_params(name: str, params: dict[str, Any]) -> None:
     def bad(msg: str) -> InstanceError:
         return InstanceError(msg)
 
+    from jaxbail.instances.registry import INSTANCES, _parameters
+
+    known = _parameters(name) if name in INSTANCES else {}
     for key, value in params.items():
+        if key not in known:  # an unknown name: instance_by_name's message lists the allowed ones
+            continue
         if key in ARRAY_PARAMS:
             if value is None:
                 continue
@@ -350,7 +355,7 @@ def check_builtin_params(name: str, params: dict[str, Any]) -> None:
     if sizes is not None:
         z, s, g, o, w, n = sizes
         entries = z * n * (s * g * s + s * o + s) + z * w * (s ** n) * (g ** n)
-        est = MemoryEstimate(tables=3 * 8 * entries, compile=COMPILE_BYTES)
+        est = MemoryEstimate(tables=3 * 8 * entries)  # float64 validation copies and the float32 tables
         avail, source = available_memory()
         if est.total > avail:
             culprit = [k for k in ("num_states", "num_tasks", "num_subgoals", "num_observations", "num_actors",
