@@ -392,6 +392,8 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         paths = plot_results(args.results, args.out)
     except (FileNotFoundError, RuntimeError, PlotInputError) as err:
         raise UsageError(str(err)) from None
+    except OSError as err:  # a figure could not be written (the old one, if any, is left whole)
+        raise UsageError(f"plot: cannot write a figure: {err.strerror or err}") from None
     for path in paths:
         print(path)
     return 0

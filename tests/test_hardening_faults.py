@@ -24,7 +24,7 @@ eps = "0.5"
 """
 
 
-class Boom(RuntimeError):
+class Boom(Exception):
     pass
 
 
@@ -77,10 +77,9 @@ def test_sweep_failing_midway_resumes_to_the_same_table(sweep_dir, monkeypatch, 
     # writes: metadata (1), one per cell (2-5), results.csv (6); the n-th one fails, and a cell or the table
     # is even left torn under its name (as a copy without atomic writes would leave it)
     torn = (lambda src, dst: open(dst, "w").write(open(src).read()[:50])) if failing_write > 1 else None
-    fail_on_call(monkeypatch, validate.os, "replace", failing_write, partial=torn)
-    with pytest.raises(Boom):
+    with pytest.MonkeyPatch.context() as mp, pytest.raises(Boom):
+        fail_on_call(mp, validate.os, "replace", failing_write, partial=torn)
         main(["sweep", "s.toml", "--out", "out", "--no-progress"])
-    monkeypatch.undo()
     capsys.readouterr()
     assert main(["sweep", "s.toml", "--out", "out", "--status"]) == 0  # never crashes on a torn file
     status = capsys.readouterr().out
@@ -136,11 +135,10 @@ def test_figure_write_failing_leaves_no_figure(sweep_dir, monkeypatch, capsys):
         with open(fname, "wb") as handle:
             handle.write(b"\x89PNG half")
         raise Boom("savefig failed (test)")
-    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", half_then_fail)
-    with pytest.raises(Boom):
+    with pytest.MonkeyPatch.context() as mp, pytest.raises(Boom):
+        mp.setattr(matplotlib.figure.Figure, "savefig", half_then_fail)
         main(["plot", "ref", "--out", "figs"])
     assert sorted(p.name for p in (sweep_dir / "figs").iterdir()) == []
-    monkeypatch.undo()
     assert main(["plot", "ref", "--out", "figs"]) == 0
     assert all(p.stat().st_size > 100 for p in (sweep_dir / "figs").iterdir())
 
