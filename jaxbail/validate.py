@@ -327,8 +327,9 @@ def check_builtin_params(name: str, params: dict[str, Any]) -> None:
             if not items or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
                                     for v in items):
                 raise bad(f"{key}: expected a list of finite numbers such as 0.5,0.3,0.2, got {_show(value)}")
-        elif key in _FLOAT_PARAMS:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        elif key in _FLOAT_PARAMS:  # a list (coordination's per-Actor reveal) is left to the generator
+            items = value if isinstance(value, list) and value else [value]
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in items):
                 raise bad(f"{key}: must be a finite number, got {_show(value)}")
         elif key in _STR_PARAMS:
             if not isinstance(value, str):
@@ -351,6 +352,12 @@ def check_builtin_params(name: str, params: dict[str, Any]) -> None:
         h = params.get("horizon", 5) if isinstance(params.get("horizon", 5), int) else 5
         raise bad(f"num_actors: {actors} Actors need joint tables [H, Z, S^N, G^N] far past the memory budget; "
                   f"the largest N for num_tasks={z}, horizon={h} is {largest_num_actors(z, z + 1, z + 1, h)}")
+    if name == "coordination":
+        from jaxbail.instance import check_joint_budget
+
+        n, z, h = (params.get(k, d) for k, d in (("num_actors", 2), ("num_tasks", 3), ("horizon", 5)))
+        if all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in (n, z, h)):
+            check_joint_budget(n, z, z + 1, z + 1, h)  # its own message: the largest N that fits
     sizes = _predicted_sizes(name, params)
     if sizes is not None:
         z, s, g, o, w, n = sizes
