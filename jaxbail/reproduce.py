@@ -593,6 +593,10 @@ def reproduce(out: str | Path = "results/reproduce", quick: bool = False, log=pr
             "device": _device(), "versions": package_versions(), "figures": [p.name for p in figures]}
     claims = [c1, c2, c3, c4, c5a, c5b]
     summary = {"meta": meta, "claims": claims, "figures": [p.name for p in figures]}
-    _atomic_write(out / "summary.json", json.dumps(summary, indent=1))
+    from jaxbail.validate import strict_json  # standard JSON: a non-finite value is null, listed in null_notes
+
+    clean, notes = strict_json(summary)
+    _atomic_write(out / "summary.json", json.dumps({**clean, **({"null_notes": notes} if notes else {})},
+                                                   indent=1, allow_nan=False))
     _atomic_write(out / "summary.md", _markdown(claims, meta))
     return summary
