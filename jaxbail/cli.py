@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from jaxbail.instance import InstanceError
+from jaxbail.validate import INT32_MAX, InputError, seed_arg
 
 EXIT_USAGE = 2
 
@@ -31,8 +32,15 @@ def _positive_int(name: str):
             raise argparse.ArgumentTypeError(f"{name} must be a positive integer, got {text!r}") from None
         if value < 1:
             raise argparse.ArgumentTypeError(f"{name} must be a positive integer, got {value}")
+        if value > INT32_MAX:
+            raise argparse.ArgumentTypeError(f"{name} must be a positive integer of at most {INT32_MAX} (the "
+                                             f"simulation counts in int32), got {_digits(value)}")
         return value
     return parse
+
+
+def _digits(value: int) -> str:
+    return str(value) if len(str(value)) <= 24 else f"a {len(str(abs(value)))}-digit number"
 
 
 def _int(name: str):
@@ -62,7 +70,17 @@ def _load_instance(args: argparse.Namespace):
         if args.param:
             raise UsageError("--param applies to built-in instances (--instance), not to --instance-file")
         return load_instance(args.instance_file)
-    return instance_by_name(args.instance, **parse_params(args.instance, args.param))
+    from jaxbail.validate import check_builtin_params
+
+    params = parse_params(args.instance, args.param)
+    check_builtin_params(args.instance, params)
+    try:
+        return instance_by_name(args.instance, **params)
+    except InstanceError:
+        raise
+    except (TypeError, ValueError, OverflowError) as err:  # what the generators' own checks let through
+        raise UsageError(f"--param: instance {args.instance!r} cannot be built from "
+                         f"{', '.join(args.param)}: {err}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--task", type=_int("--task"), help="the true task in --mode fixed")
     run.add_argument("--episodes", type=_positive_int("--episodes"), required=True, metavar="T")
     run.add_argument("--seeds", type=_positive_int("--seeds"), required=True, metavar="N")
-    run.add_argument("--seed", type=_int("--seed"), default=0, metavar="K", help="the base PRNG seed")
+    run.add_argument("--seed", type=seed_arg("--seed"), default=0, metavar="K", help="the base PRNG seed")
     run.add_argument("--belief", choices=["exact", "delusional"], default="exact",
                      help="the exact posterior (default) or the delusional variant")
     run.add_argument("--expert-temperature", type=float, metavar="TAU",
@@ -109,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "e.g. --shard $SLURM_ARRAY_TASK_ID/8")
     sweep.add_argument("--status", action="store_true", help="list done and missing cells, run nothing")
     sweep.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    sweep.add_argument("--force", action="store_true", help="write into an --out that holds another sweep's "
+                       "results (its cells stay; its results.csv and metadata.json are replaced)")
+    sweep.add_argument("--allow-large-grid", action="store_true", help="confirm a grid of more than 10,000 cells")
 
     plot = sub.add_parser("plot", help="figures (PNG and PDF) from a sweep's results")
     plot.add_argument("results", metavar="RESULTS", help="a sweep output directory or its results.csv")
@@ -136,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--lr", type=float, metavar="LR", help="peak learning rate (warmup-cosine schedule)")
     pre.add_argument("--behaviour", metavar="B", help="behaviour policy of the data: uniform (default) or "
                      "dirichlet[:ALPHA] (a task-independent table per prompt)")
-    pre.add_argument("--seed", type=_int("--seed"), default=0, metavar="K", help="the PRNG seed")
+    pre.add_argument("--seed", type=seed_arg("--seed"), default=0, metavar="K", help="the PRNG seed")
     pre.add_argument("--no-progress", action="store_true", help="never show a progress bar")
 
     sub.add_parser("list", help="list built-in instances and planners")
@@ -242,6 +263,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         model = load_instance(args.model_file)
         if model.sizes != instance.sizes:
             raise UsageError(f"--model-file: sizes {model.sizes} differ from the environment's {instance.sizes}")
+    _check_run_memory(instance, args)
     try:
         summary = run_and_summarize(instance, args.planner, num_episodes=args.episodes, num_seeds=args.seeds,
                                     task=task, eps=eps, seed=args.seed, model=model, belief=args.belief,
@@ -253,12 +275,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
         if isinstance(err, CheckpointError):
             raise UsageError(str(err)) from None
-        raise UsageError(f"--eps: {err}") from None
+        raise UsageError(f"--eps: {err}" if str(err).startswith("eps") else f"run: {err}") from None
     if args.json:
-        print(json.dumps(summary))
+        from jaxbail.validate import dumps_json
+
+        print(dumps_json(summary))
     else:
         print(_human_summary(summary))
     return 0
+
+
+def _check_run_memory(instance, args: argparse.Namespace) -> None:
+    """Refuse a run that would not fit in memory, before anything is compiled."""
+    from jaxbail.validate import check_memory, run_memory
+
+    check_memory(run_memory(instance.sizes, num_episodes=args.episodes, num_seeds=args.seeds), "this run",
+                 "use fewer --seeds or a smaller instance (horizon, states, tasks)")
 
 
 def _fmt(x: Any, digits: int = 4) -> str:
@@ -309,14 +341,9 @@ def _human_summary(s: dict[str, Any]) -> str:
 
 
 def _load_trajectory(path: str, instance) -> list[tuple[list[int], list[int]]]:
-    try:
-        text = Path(path).read_text()
-    except OSError as err:
-        raise UsageError(f"--trajectory: cannot read {path!r}: {err.strerror or err}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise UsageError(f"--trajectory: invalid JSON at line {err.lineno} column {err.colno}: {err.msg}") from None
+    from jaxbail.validate import loads_json, read_text
+
+    data = loads_json(read_text(path, "--trajectory"), "--trajectory")
     if not isinstance(data, dict) or not isinstance(data.get("episodes"), list):
         raise UsageError("--trajectory: expected an object with a list 'episodes'")
     horizon, num_obs, num_subgoals = instance.horizon, instance.num_observations, instance.num_subgoals
@@ -346,7 +373,9 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     episodes = _load_trajectory(args.trajectory, instance)
     out = replay(instance, episodes)
     if args.json:
-        print(json.dumps(out))
+        from jaxbail.validate import dumps_json
+
+        print(dumps_json(out))
     else:
         for step in out["steps"]:
             post = " ".join(f"{p:.4f}" for p in step["task_posterior"])
@@ -369,37 +398,64 @@ def _parse_shard(text: str) -> tuple[int, int]:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from jaxbail.sweep import SweepError, expand_cells, load_sweep, run_sweep, sweep_status, write_table
+    from jaxbail.sweep import (
+        SweepError,
+        check_out_dir,
+        corrupt_cells,
+        expand_cells,
+        load_sweep,
+        run_sweep,
+        sweep_status,
+        write_table,
+    )
 
     shard = None if args.shard is None else _parse_shard(args.shard)
     try:
         config = load_sweep(args.config)
+        config["_allow_large"] = args.allow_large_grid
         cells = expand_cells(config)
     except SweepError as err:
         raise UsageError(f"{args.config}: {err}") from None
     out = Path(args.out) if args.out else Path("results") / str(config.get("name") or Path(args.config).stem)
     if args.status:
+        if out.exists() and not out.is_dir():
+            raise UsageError(f"--out: {str(out)!r} is a file, not a directory")
         done, missing = sweep_status(cells, out)
+        corrupt = {c.cell_id for c in corrupt_cells(cells, out)}
+        ids = {c.cell_id for c in done}
         for cell in cells:
-            state = "done" if cell in done else "missing"
+            state = "done" if cell.cell_id in ids else ("corrupt" if cell.cell_id in corrupt else "missing")
             print(f"{cell.cell_id}  {state:<7}  {json.dumps(dict(cell), sort_keys=True)}")
-        print(f"{len(done)} done, {len(missing)} missing of {len(cells)} cells in {out}")
+        note = f" ({len(corrupt)} corrupt: recomputed by the next run)" if corrupt else ""
+        print(f"{len(done)} done, {len(missing)} missing of {len(cells)} cells in {out}{note}")
+        try:
+            check_out_dir(out, config, force=args.force)
+        except SweepError:  # another sweep's directory: report only, never replace its table
+            return 0
         if done:
             write_table(out, cells)
         return 0
-    report = run_sweep(config, out, shard=shard, progress=False if args.no_progress else None)
+    try:
+        report = run_sweep(config, out, shard=shard, progress=False if args.no_progress else None, force=args.force)
+    except SweepError as err:
+        raise UsageError(str(err) if str(err).startswith("--out") else f"{args.config}: {err}") from None
+    if report.get("corrupt"):
+        print(f"sweep {out}: {report['corrupt']} corrupt cell files (truncated or invalid) were recomputed",
+              file=sys.stderr)
     print(f"sweep {out}: ran {report['ran']} cells; {report['done']} of {report['cells']} done; "
           f"table {out / 'results.csv'}")
     return 0
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from jaxbail.plot import plot_results
+    from jaxbail.plot import PlotInputError, plot_results
 
     try:
         paths = plot_results(args.results, args.out)
-    except (FileNotFoundError, RuntimeError) as err:
+    except (FileNotFoundError, RuntimeError, PlotInputError) as err:
         raise UsageError(str(err)) from None
+    except OSError as err:  # a figure could not be written (the old one, if any, is left whole)
+        raise UsageError(f"plot: cannot write a figure: {err.strerror or err}") from None
     for path in paths:
         print(path)
     return 0
@@ -416,17 +472,20 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 def _cmd_pretrain(args: argparse.Namespace) -> int:
     if args.lr is not None and not (args.lr > 0 and math.isfinite(args.lr)):
         raise UsageError(f"--lr must be a finite number > 0, got {args.lr:g}")
+    from jaxbail.llm.checkpoint import side_file
+    from jaxbail.validate import check_writable
+
     out = Path(args.out)
-    if out.is_dir():
-        raise UsageError(f"--out: {str(out)!r} is a directory; give a file name such as {str(out / 'model.msgpack')!r}")
-    if not out.parent.exists():
-        raise UsageError(f"--out: directory {str(out.parent)!r} does not exist")
+    check_writable(out, "--out")  # before training: a run that cannot be saved is not started
+    check_writable(side_file(out), "--out (its side file)")
     instance = _load_instance(args)
     from jaxbail.env import kind_of
 
     if not kind_of(instance).one_history:
         raise UsageError("pretrain: the transformer reads one Actor's history; several Actors are not supported")
     from jaxbail.llm.train import pretrain
+
+    _check_pretrain_memory(instance, args)
 
     options = {"num_trajectories": args.trajectories, "layers": args.layers, "width": args.width,
                "heads": args.heads, "context_episodes": args.context_episodes, "steps": args.steps,
@@ -440,11 +499,29 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise UsageError(f"pretrain: {err}") from None
     rec = result.record
-    print(json.dumps({"checkpoint": str(out), "num_params": rec["num_params"],
+    from jaxbail.validate import dumps_json
+
+    print(dumps_json({"checkpoint": str(out), "num_params": rec["num_params"],
                       "train_seconds": rec["train_seconds"], "final_loss": rec["final_loss"],
                       **{part: {k: rec[part][k] for k in ("delta", "lo", "hi")}
                          for part in ("heldout", "deployment", "window_only")}}))
     return 0
+
+
+def _check_pretrain_memory(instance, args: argparse.Namespace) -> None:
+    """Refuse a pretraining run whose parameters, data and activations would not fit in memory."""
+    from jaxbail.llm.train import PRESETS
+    from jaxbail.validate import check_memory, pretrain_memory
+
+    preset = PRESETS["quick" if args.quick else "default"]
+    pick = lambda flag, key: preset[key] if flag is None else flag  # noqa: E731
+    check_memory(pretrain_memory(instance.sizes, layers=pick(args.layers, "layers"), width=pick(args.width, "width"),
+                                 heads=pick(args.heads, "heads"),
+                                 context_episodes=pick(args.context_episodes, "context_episodes"),
+                                 num_trajectories=pick(args.trajectories, "num_trajectories"),
+                                 batch=pick(args.batch, "batch"), heldout=pick(args.heldout, "heldout"),
+                                 deploy_seeds=args.deploy_seeds or 1024),
+                 "pretraining", "use a smaller --width, --layers, --batch, --context-episodes or --trajectories")
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -469,7 +546,7 @@ def main(argv: list[str] | None = None) -> int:
                    "pretrain": _cmd_pretrain, "list": _cmd_list}[args.command]
         _setup_scale(args)
         return command(args)
-    except (UsageError, InstanceError) as err:
+    except (UsageError, InstanceError, InputError) as err:
         print(f"jaxbail: error: {err}", file=sys.stderr)
         return EXIT_USAGE
 

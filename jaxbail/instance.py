@@ -255,6 +255,7 @@ def _check_distribution(key: str, arr: np.ndarray, what: str) -> None:
     if np.any(arr > 1):
         idx = tuple(int(i) for i in np.argwhere(arr > 1)[0])
         raise InstanceError(f"{key}: probability {arr[idx]:g} > 1 at index {list(idx)}")
+    _check_float32(key, arr)
     sums = arr.sum(axis=-1)
     dev = np.abs(sums - 1.0)
     if np.any(dev > ROW_TOL):
@@ -263,11 +264,28 @@ def _check_distribution(key: str, arr: np.ndarray, what: str) -> None:
                             f"sums to {sums[idx]:.9g}")
 
 
+FLOAT32_TINY = float(np.finfo(np.float32).tiny)
+
+
+def _check_float32(key: str, arr: np.ndarray) -> None:
+    """The simulation runs in float32 (subnormals flush to zero): a probability that is positive in float64
+    but below float32's smallest normal number would act as 0 and make a correct model look misspecified."""
+    tiny = (arr > 0) & (arr < FLOAT32_TINY)
+    if np.any(tiny):
+        idx = tuple(int(i) for i in np.argwhere(tiny)[0])
+        raise InstanceError(f"{key}: probability {arr[idx]:g} at index {list(idx)} is positive but below float32's "
+                            f"smallest normal {FLOAT32_TINY:.4g}, where the simulation would treat it as 0; "
+                            "set it to 0 or to at least that value")
+
+
 def _check_horizon(horizon) -> None:
     if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)):
         raise InstanceError(f"horizon: must be an integer, got {horizon!r}")
     if horizon < 1:
         raise InstanceError(f"horizon: must be >= 1, got {horizon}")
+    if horizon > 2**31 - 1:
+        raise InstanceError(f"horizon: must be at most {2**31 - 1} (the simulation counts steps in int32), got "
+                            f"{horizon if len(str(horizon)) <= 24 else f'a {len(str(horizon))}-digit number'}")
 
 
 def _check_reward_range(reward: np.ndarray) -> None:
@@ -501,14 +519,20 @@ def load_instance(path: str | Path) -> Instance | MultiAgentInstance:
     """
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8")
     except OSError as err:
         raise InstanceError(f"instance file: cannot read {str(path)!r}: {err.strerror or err}") from None
+    except UnicodeDecodeError as err:
+        raise InstanceError(f"instance file: {str(path)!r} is not UTF-8 text (invalid byte at offset "
+                            f"{err.start})") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise InstanceError(f"instance file: invalid JSON in {str(path)!r} at line {err.lineno} "
                             f"column {err.colno}: {err.msg}") from None
+    except (RecursionError, ValueError) as err:  # nesting too deep, an integer past Python's digit limit
+        reason = "nested too deeply" if isinstance(err, RecursionError) else str(err).splitlines()[0]
+        raise InstanceError(f"instance file: invalid JSON in {str(path)!r}: {reason}") from None
     return instance_from_dict(data)
 
 

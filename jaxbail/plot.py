@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections import OrderedDict
 from pathlib import Path
@@ -11,7 +12,11 @@ from typing import Any
 import numpy as np
 
 __all__ = ["load_table", "plot_results", "regret_panel", "regret_curves", "curve_from_result", "curve_from_summary",
-           "final_regret_against", "posterior_mass", "style", "pyplot", "save_figure"]
+           "final_regret_against", "posterior_mass", "style", "pyplot", "save_figure", "PlotInputError"]
+
+
+class PlotInputError(ValueError):
+    """A results table that cannot be plotted (empty, header only, not a jaxbail table, bad values)."""
 
 LINESTYLES = ["-", "--", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1))]
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
@@ -59,9 +64,31 @@ def load_table(results: str | Path) -> "OrderedDict[str, dict[str, Any]]":
         path = path / "results.csv"
     if not path.exists():
         raise FileNotFoundError(f"no results table at {str(path)!r} (run `jaxbail sweep` first)")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as err:
+        raise PlotInputError(f"cannot read {str(path)!r}: {err.strerror or err}") from None
+    except UnicodeDecodeError as err:
+        raise PlotInputError(f"{str(path)!r} is not UTF-8 text (invalid byte at offset {err.start}); "
+                             "expected a jaxbail results.csv") from None
+    from jaxbail.sweep import TABLE_COLUMNS
+
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        header = reader.fieldnames
+    except csv.Error as err:
+        raise PlotInputError(f"{str(path)!r} is not a CSV table: {err}") from None
+    if not header:
+        raise PlotInputError(f"{str(path)!r} is empty; expected a jaxbail results.csv (run `jaxbail sweep`)")
+    missing = [c for c in TABLE_COLUMNS if c not in header]
+    if missing:
+        raise PlotInputError(f"{str(path)!r} is not a jaxbail results table: no column {missing[0]!r} "
+                             f"({len(missing)} of {len(TABLE_COLUMNS)} columns missing)")
     cells: OrderedDict[str, dict[str, Any]] = OrderedDict()
-    with open(path, newline="") as handle:
-        for row in csv.DictReader(handle):
+    try:
+        for row in reader:
+            if None in row or any(row[c] is None for c in TABLE_COLUMNS):
+                raise ValueError("wrong number of fields")
             cell = cells.setdefault(row["cell_id"], {
                 "instance": row["instance"], "params": json.loads(row["params"] or "{}"), "planner": row["planner"],
                 "eps": row["eps"], "mode": row["mode"], "task": row["task"], "T": int(row["episodes_total"]),
@@ -74,6 +101,14 @@ def load_table(results: str | Path) -> "OrderedDict[str, dict[str, Any]]":
             for key, col in (("mean", "regret_mean"), ("lo", "regret_lo"), ("hi", "regret_hi"),
                              ("theory", "theory_value"), ("posterior", "true_task_posterior_mean")):
                 cell[key].append(_float(row[col]))
+            if not isinstance(cell["params"], dict) or cell["T"] < 1 or not 1 <= cell["episodes"][-1] <= cell["T"]:
+                raise ValueError("params must be a JSON object and 1 <= episode <= episodes_total")
+    except (ValueError, TypeError, RecursionError, csv.Error) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise PlotInputError(f"{str(path)!r} line {reader.line_num}: not a valid results row ({reason})") from None
+    if not cells:
+        raise PlotInputError(f"{str(path)!r} has a header but no rows: no finished cells to plot "
+                             "(run `jaxbail sweep` to finish some)")
     for cell in cells.values():
         for key in ("episodes", "mean", "lo", "hi", "theory", "posterior"):
             cell[key] = np.asarray(cell[key])
@@ -204,11 +239,17 @@ def posterior_mass(ax, cells: list[dict[str, Any]]) -> None:
 
 
 def save_figure(fig, out: Path, stem: str) -> list[Path]:
-    """Write ``fig`` as ``out/stem.png`` and ``out/stem.pdf`` (150 dpi), close it, return the two paths."""
+    """Write ``fig`` as ``out/stem.png`` and ``out/stem.pdf`` (150 dpi) atomically (a temporary file, then
+    ``os.replace``: never a half-written figure under its name), close it, return the two paths."""
+    from jaxbail.validate import atomic_write
+
     paths = [Path(out) / f"{stem}.png", Path(out) / f"{stem}.pdf"]
-    for path in paths:
-        fig.savefig(path, dpi=150, bbox_inches="tight")
-    pyplot().close(fig)
+    try:
+        for path in paths:
+            atomic_write(path, b"", write=lambda tmp, fmt=path.suffix[1:]: fig.savefig(tmp, dpi=150,
+                                                                                       bbox_inches="tight", format=fmt))
+    finally:
+        pyplot().close(fig)
     return paths
 
 
@@ -217,7 +258,10 @@ def plot_results(results: str | Path, out: str | Path | None = None) -> list[Pat
     plt = pyplot()
     cells = load_table(results)
     out = Path(out) if out is not None else (Path(results) if Path(results).is_dir() else Path(results).parent)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise PlotInputError(f"--out: cannot create {str(out)!r}: {err.strerror or err}") from None
     written: list[Path] = []
     groups: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
     for cell in cells.values():

@@ -57,6 +57,10 @@ def reproduce(out: str | Path = "results/reproduce", quick: bool = False, log=pr
             "seeds": claim2.SETTINGS[name]["seeds"], "wall_seconds": time.time() - start, "device": device_name(),
             "versions": package_versions(), "figures": [p.name for p in figures]}
     summary = {"meta": meta, "claims": records, "figures": [p.name for p in figures]}
-    atomic_write(out / "summary.json", json.dumps(summary, indent=1))
+    from jaxbail.validate import strict_json  # standard JSON: a non-finite value is null, listed in null_notes
+
+    clean, notes = strict_json(summary)
+    atomic_write(out / "summary.json", json.dumps({**clean, **({"null_notes": notes} if notes else {})},
+                                                  indent=1, allow_nan=False))
     atomic_write(out / "summary.md", markdown(records, meta))
     return summary

@@ -20,7 +20,10 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 __all__ = ["SweepError", "Cell", "load_sweep", "expand_cells", "run_sweep", "sweep_status", "write_table",
-           "TABLE_COLUMNS", "package_versions"]
+           "TABLE_COLUMNS", "package_versions", "corrupt_cells", "check_out_dir", "MAX_GRID_CELLS"]
+
+MAX_GRID_CELLS = 10_000
+"""Grids with more cells need confirmation (``config["_allow_large"]``, the CLI's ``--allow-large-grid``)."""
 
 TOP_KEYS = {"name", "seed", "episodes", "seeds", "mode", "task", "belief", "instance", "instances", "planner",
             "description"}
@@ -60,12 +63,28 @@ def _as_list(value: Any, key: str, list_valued: bool = False) -> list:
 
 
 def _positive_ints(value: Any, key: str) -> list[int]:
+    from jaxbail.validate import INT32_MAX
+
     out = []
     for v in _as_list(value, key):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise SweepError(f"{key}: must be a positive integer (or a list of them), got {v!r}")
+        if v > INT32_MAX:
+            raise SweepError(f"{key}: must be a positive integer of at most {INT32_MAX} (the simulation counts "
+                             f"in int32), got {v if len(str(v)) <= 24 else f'a {len(str(v))}-digit number'}")
         out.append(v)
+    _no_duplicates(out, key)
     return out
+
+
+def _no_duplicates(values: list, key: str) -> None:
+    """Refuse a grid axis that names one value twice (its cells would run, and be written, twice)."""
+    seen: set[str] = set()
+    for v in values:
+        k = json.dumps(v, sort_keys=True)
+        if k in seen:
+            raise SweepError(f"{key}: the value {v!r} appears twice in the list; give each value once")
+        seen.add(k)
 
 
 def load_sweep(path: str | Path) -> dict[str, Any]:
@@ -98,6 +117,13 @@ def expand_cells(config: dict[str, Any]) -> list[Cell]:
     seed = config.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise SweepError(f"seed: must be an integer, got {seed!r}")
+    from jaxbail.validate import SEED_MAX, InputError, check_builtin_params, check_int
+
+    try:
+        check_int(seed, "seed", 0, SEED_MAX, what=" (a 32-bit PRNG seed)")
+    except InputError as err:
+        raise SweepError(str(err).replace("seed must", "seed: must")) from None
+    _check_grid_size(config)
     episodes = _positive_ints(config.get("episodes", 1000), "episodes")
     seeds = _positive_ints(config.get("seeds", 100), "seeds")
     mode = config.get("mode", "bayes")
@@ -113,6 +139,7 @@ def expand_cells(config: dict[str, Any]) -> list[Cell]:
         for t in tasks:
             if isinstance(t, bool) or not isinstance(t, int) or t < 0:
                 raise SweepError(f"task: must be a non-negative integer, got {t!r}")
+        _no_duplicates(tasks, "task")
     else:
         if "task" in config:
             raise SweepError("task: only with mode = 'fixed'")
@@ -134,18 +161,23 @@ def expand_cells(config: dict[str, Any]) -> list[Cell]:
         if "file" in entry:
             if entry.get("params"):
                 raise SweepError(f"{where}.params: only for built-in instances")
+            if not isinstance(entry["file"], str):
+                raise SweepError(f"{where}.file: must be a path (a string), got {entry['file']!r}")
             file = Path(entry["file"])
             if not file.is_absolute():
                 file = Path(config.get("_dir", ".")) / file
             try:
-                load_instance(file)
+                built = load_instance(file)
             except InstanceError as err:
                 raise SweepError(f"{where}.file: {err}") from None
+            for t in tasks:
+                if t is not None and t >= built.num_tasks:
+                    raise SweepError(f"task: {t} is past the last task {built.num_tasks - 1} of {where}.file")
             digest = hashlib.sha256(file.read_bytes()).hexdigest()[:16]
             instance_specs.append({"file": str(file), "file_sha256": digest})
             continue
         name = entry["name"]
-        if name not in INSTANCES:
+        if not isinstance(name, str) or name not in INSTANCES:
             raise SweepError(f"{where}.name: unknown instance {name!r} (choose from {', '.join(INSTANCES)})")
         params = entry.get("params", {})
         if not isinstance(params, dict):
@@ -153,12 +185,21 @@ def expand_cells(config: dict[str, Any]) -> list[Cell]:
         keys = sorted(params)
         lists = list_valued(name)
         axes = [_as_list(params[k], f"{where}.params.{k}", k in lists) for k in keys]
+        for k, axis in zip(keys, axes):
+            _no_duplicates(axis, f"{where}.params.{k}")
         for combo in itertools.product(*axes):
             values = dict(zip(keys, combo))
             try:
-                instance_by_name(name, **values)
+                check_builtin_params(name, values)
+                built = instance_by_name(name, **values)
             except InstanceError as err:
                 raise SweepError(f"{where}.params.{err}") from None
+            except (TypeError, ValueError, OverflowError) as err:  # what the generators' own checks let through
+                raise SweepError(f"{where}.params: instance {name!r} cannot be built from {values}: {err}") from None
+            for t in tasks:
+                if t is not None and t >= built.num_tasks:
+                    raise SweepError(f"task: {t} is past the last task {built.num_tasks - 1} of {where} "
+                                     f"({name} with {values})")
             instance_specs.append({"name": name, "params": values})
 
     planner_cfg = config.get("planner")
@@ -168,10 +209,12 @@ def expand_cells(config: dict[str, Any]) -> list[Cell]:
     if bad:
         raise SweepError(f"planner.{bad[0]}: unknown key (allowed: name, eps, window)")
     names = _as_list(planner_cfg["name"], "planner.name")
+    _no_duplicates(names, "planner.name")
     for n in names:
-        if n not in PLANNERS:
+        if not isinstance(n, str) or n not in PLANNERS:
             raise SweepError(f"planner.name: unknown planner {n!r} (choose from {', '.join(PLANNERS)})")
     eps_values = [str(e) for e in _as_list(planner_cfg.get("eps", "auto"), "planner.eps")]
+    _no_duplicates(eps_values, "planner.eps")
     for e in eps_values:
         try:
             parse_eps(e)
@@ -188,6 +231,8 @@ def expand_cells(config: dict[str, Any]) -> list[Cell]:
                 if window is not None:  # only window planners' cells carry the key (other cell ids unchanged)
                     cell["window"] = window
                 cells.append(cell)
+    cells = list({c.cell_id: c for c in cells}.values())  # one cell per id (two files with the same path)
+    _check_auto_eps(cells)
     return cells
 
 
@@ -212,6 +257,73 @@ def _windows(planner_cfg: dict[str, Any], names: list, belief: str) -> list[int]
     return values
 
 
+def _list_valued(name: Any) -> set[str]:
+    """The list-valued parameters of instance family ``name`` (none for an unknown name or a file)."""
+    from jaxbail.instances import INSTANCES
+    from jaxbail.instances.registry import list_valued
+
+    return set(list_valued(name)) if isinstance(name, str) and name in INSTANCES else set()
+
+
+def _check_grid_size(config: dict[str, Any]) -> None:
+    """Count the grid's cells from its axes (before building anything); refuse a huge one unconfirmed."""
+    def length(value: Any, array_valued: bool = False) -> int:
+        if array_valued:
+            return len(value) if isinstance(value, list) and value and all(isinstance(v, list) for v in value) else 1
+        return len(value) if isinstance(value, list) else 1
+
+    entries = config.get("instances", [config.get("instance")])
+    if not isinstance(entries, list):
+        return
+    instances = 0
+    for entry in entries:
+        params = entry.get("params", {}) if isinstance(entry, dict) else {}
+        count = 1
+        for k, v in (params.items() if isinstance(params, dict) else ()):
+            count *= length(v, k in _list_valued(entry.get("name")))
+        instances += count
+    planner_cfg = config.get("planner") if isinstance(config.get("planner"), dict) else {}
+    names = planner_cfg.get("name", [])
+    names = names if isinstance(names, list) else [names]
+    from jaxbail.planners import PLANNERS
+
+    def per_name(n: Any) -> int:
+        spec = PLANNERS.get(n) if isinstance(n, str) else None
+        if spec is None:
+            return 1
+        return ((length(planner_cfg.get("eps", "auto")) if spec.takes_eps else 1)
+                * (length(planner_cfg.get("window", 1)) if spec.takes_window else 1))
+
+    per_instance = sum(per_name(n) for n in names)
+    total = (instances * per_instance * length(config.get("episodes", 1)) * length(config.get("seeds", 1))
+             * length(config.get("task", 0)))
+    if total > MAX_GRID_CELLS and not config.get("_allow_large"):
+        raise SweepError(f"the grid has {total:,} cells (more than {MAX_GRID_CELLS:,}); check its lists, or pass "
+                         "--allow-large-grid to run it")
+
+
+def _check_auto_eps(cells: list[Cell]) -> None:
+    """``eps = "auto"`` needs the bound's constants (an injective Reporter, two tasks, eta > 0): check each
+    (instance, planner, task) it applies to before any work."""
+    from jaxbail.experiment import EpsSpec, resolve_planner
+
+    seen: set[str] = set()
+    for cell in cells:
+        if cell["eps"] != "auto":
+            continue
+        key = json.dumps([cell["instance"], cell["planner"], cell["task"]], sort_keys=True)
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            resolve_planner(cell["planner"], _build_instance(cell["instance"]), cell["episodes"], cell["task"],
+                            EpsSpec("auto"))
+        except ValueError as err:
+            spec = cell["instance"]
+            what = spec.get("file") or f"{spec['name']} with {spec['params']}"
+            raise SweepError(f"planner.eps: {err} (cell {cell['planner']} on {what})") from None
+
+
 def _build_instance(spec: dict[str, Any]):
     from jaxbail.instance import load_instance
     from jaxbail.instances import instance_by_name
@@ -222,12 +334,10 @@ def _build_instance(spec: dict[str, Any]):
 
 
 def atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    """``text`` to ``path`` through a temporary file and ``os.replace`` (:func:`jaxbail.validate.atomic_write`)."""
+    from jaxbail.validate import atomic_write as write
+
+    write(path, text)
 
 
 def package_versions() -> dict[str, str]:
@@ -330,11 +440,66 @@ def _cell_path(out: Path, cell: Cell) -> Path:
     return out / "cells" / f"{cell.cell_id}.json"
 
 
+def _load_cell(out: Path, cell: Cell) -> dict[str, Any] | None:
+    """A finished cell's summary, or ``None`` when its file is missing or not a whole, valid cell
+    (truncated, empty, ``{}``, another cell's, rows that cannot be formed): such a cell is recomputed."""
+    try:
+        data = json.loads(_cell_path(out, cell).read_bytes().decode("utf-8"))
+        if not isinstance(data, dict) or data.get("cell_id") != cell.cell_id or data.get("cell") != dict(cell):
+            return None
+        curve = data["curve"]
+        lengths = {len(curve[k]) for k in ("episodes", "regret_mean", "regret_lo", "regret_hi", "return_regret_mean",
+                                           "true_task_posterior_mean")}
+        if len(lengths) != 1 or lengths == {0} or (curve.get("theory") is not None
+                                                   and len(curve["theory"]) not in lengths):
+            return None
+        list(_rows(data))
+    except (OSError, ValueError, RecursionError, KeyError, TypeError, IndexError, AttributeError):
+        return None
+    return data
+
+
 def sweep_status(cells: list[Cell], out: Path) -> tuple[list[Cell], list[Cell]]:
-    """``(done, missing)`` cells in ``out``."""
-    done = [c for c in cells if _cell_path(out, c).exists()]
-    missing = [c for c in cells if not _cell_path(out, c).exists()]
+    """``(done, missing)`` cells in ``out``; a corrupt cell file counts as missing (see :func:`corrupt_cells`)."""
+    valid = {c.cell_id for c in cells if _load_cell(Path(out), c) is not None}
+    done = [c for c in cells if c.cell_id in valid]
+    missing = [c for c in cells if c.cell_id not in valid]
     return done, missing
+
+
+def corrupt_cells(cells: list[Cell], out: Path) -> list[Cell]:
+    """Cells whose file exists but is not a whole, valid result (they are recomputed by :func:`run_sweep`)."""
+    return [c for c in cells if _cell_path(Path(out), c).exists() and _load_cell(Path(out), c) is None]
+
+
+def check_out_dir(out: Path, config: dict[str, Any], *, force: bool = False) -> None:
+    """Refuse an ``--out`` that is a file, cannot be created, or holds another sweep's results (its
+    ``metadata.json`` records another config hash) unless ``force``. Writes nothing."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise SweepError(f"--out: {str(out)!r} is a file, not a directory")
+    probe = out
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise SweepError(f"--out: cannot create {str(out)!r}: {str(probe)!r} is a file")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise SweepError(f"--out: cannot create or write {str(out)!r}: {str(probe)!r} is not writable")
+    meta_path = out / "metadata.json"
+    if force or not out.exists():
+        return
+    if meta_path.exists():
+        try:
+            other = json.loads(meta_path.read_bytes().decode("utf-8")).get("config_sha256")
+        except (OSError, ValueError, AttributeError, RecursionError):
+            other = "unreadable"
+        if other != config.get("_hash"):
+            raise SweepError(f"--out: {str(out)!r} holds the results of another sweep (config sha256 "
+                             f"{str(other)[:16]}, this one {str(config.get('_hash'))[:16]}); choose another --out, "
+                             "or pass --force to write this sweep's table and metadata there")
+    elif (out / "results.csv").exists():
+        raise SweepError(f"--out: {str(out)!r} holds a results.csv without metadata.json (not this sweep's); "
+                         "choose another --out, or pass --force")
 
 
 def _shard(batches: list[list[int]], shard: tuple[int, int] | None) -> list[list[int]]:
@@ -344,8 +509,23 @@ def _shard(batches: list[list[int]], shard: tuple[int, int] | None) -> list[list
     return [b for i, b in enumerate(batches) if i % n == k]
 
 
+def _check_batch_memory(cells: list[Cell], batches: list[list[int]]) -> None:
+    from jaxbail.validate import InputError, check_memory, run_memory
+
+    for batch in batches:
+        first = cells[batch[0]]
+        sizes = _build_instance(first["instance"]).sizes
+        try:
+            check_memory(run_memory(sizes, num_episodes=first["episodes"], num_seeds=first["seeds"],
+                                    num_cells=len(batch)),
+                         f"a batch of {len(batch)} cells ({first['planner']}, sizes {sizes}, {first['seeds']} seeds)",
+                         "use fewer seeds or smaller instances")
+        except InputError as err:
+            raise SweepError(str(err)) from None
+
+
 def run_sweep(config: dict[str, Any], out: str | Path, *, shard: tuple[int, int] | None = None,
-              progress: bool | None = None) -> dict[str, Any]:
+              progress: bool | None = None, force: bool = False) -> dict[str, Any]:
     """Run every missing cell (of this shard), write each atomically, then the table and metadata.
 
     Cells that run as one vmapped batch are sharded together (``--shard k/n`` takes
@@ -354,26 +534,37 @@ def run_sweep(config: dict[str, Any], out: str | Path, *, shard: tuple[int, int]
     from tqdm.auto import tqdm
 
     out = Path(out)
-    (out / "cells").mkdir(parents=True, exist_ok=True)
     cells = expand_cells(config)
-    batches = _shard(_batches(cells), shard)
+    all_batches = _batches(cells)
+    _check_batch_memory(cells, all_batches)
+    check_out_dir(out, config, force=force)
+    batches = _shard(all_batches, shard)
+    try:
+        (out / "cells").mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise SweepError(f"--out: cannot create {str(out / 'cells')!r}: {err.strerror or err}") from None
+    corrupt = len(corrupt_cells([cells[i] for b in batches for i in b], out))
     meta = {"config": {k: v for k, v in config.items() if not k.startswith("_")},
             "config_sha256": config.get("_hash"), "versions": package_versions(), "device": device_name(),
             "seed": config.get("seed", 0), "num_cells": len(cells), "updated": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    atomic_write(out / "metadata.json", json.dumps(meta, indent=2))
-    todo = [b for b in batches if not all(_cell_path(out, cells[i]).exists() for i in b)]
+    from jaxbail.validate import dumps_json
+
+    atomic_write(out / "metadata.json", dumps_json(meta, indent=2))
+    todo = [b for b in batches if not all(_load_cell(out, cells[i]) is not None for i in b)]
     ran = 0
     with tqdm(total=sum(len(b) for b in todo), unit="cell", desc="sweep", disable=(
             None if progress is None else not progress)) as bar:
         for batch in todo:
             summaries = _run_batch([cells[i] for i in batch])
+            from jaxbail.validate import dumps_json
+
             for i, summary in zip(batch, summaries):
-                atomic_write(_cell_path(out, cells[i]), json.dumps(summary))
+                atomic_write(_cell_path(out, cells[i]), dumps_json(summary))
             ran += len(batch)
             bar.update(len(batch))
     write_table(out, cells)
     done, missing = sweep_status(cells, out)
-    return {"cells": len(cells), "ran": ran, "done": len(done), "missing": len(missing)}
+    return {"cells": len(cells), "ran": ran, "done": len(done), "missing": len(missing), "corrupt": corrupt}
 
 
 def _rows(summary: dict[str, Any]) -> Iterable[dict[str, Any]]:
@@ -403,15 +594,19 @@ def _rows(summary: dict[str, Any]) -> Iterable[dict[str, Any]]:
 def write_table(out: str | Path, cells: list[Cell] | None = None) -> Path:
     """Merge every finished cell in ``out/cells`` (in sweep order when ``cells`` is given) into ``results.csv``."""
     out = Path(out)
-    if cells is not None:
-        paths = [_cell_path(out, c) for c in cells if _cell_path(out, c).exists()]
-    else:
-        paths = sorted((out / "cells").glob("*.json"))
+    if cells is None:  # every valid cell file in the directory, by file name
+        cells = []
+        for path in sorted((out / "cells").glob("*.json")):
+            try:
+                cells.append(Cell(json.loads(path.read_bytes().decode("utf-8"))["cell"]))
+            except (OSError, ValueError, RecursionError, KeyError, TypeError):
+                continue
+    summaries = [s for s in (_load_cell(out, c) for c in cells) if s is not None]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=TABLE_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    for path in paths:
-        for row in _rows(json.loads(path.read_text())):
+    for summary in summaries:
+        for row in _rows(summary):
             writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
     target = out / "results.csv"
     atomic_write(target, buffer.getvalue())

@@ -79,15 +79,26 @@ def save_checkpoint(path: str | Path, config: ModelConfig, params: Any, instance
                     record: dict[str, Any] | None = None) -> Path:
     """Write the weights to ``path`` (msgpack) and the side file :func:`side_file` (JSON).
 
+    Both files are written atomically (a temporary file, then ``os.replace``), and the side file
+    records the weights' SHA-256: a save interrupted between the two files, or a torn file, is
+    refused by :func:`load_checkpoint`, never read as valid.
+
     Returns:
       the weights path.
     """
+    import hashlib
+
+    from jaxbail.validate import atomic_write
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(serialization.to_bytes(jax.device_get(params)))
+    weights = serialization.to_bytes(jax.device_get(params))
     meta = {"format": FORMAT, "version": VERSION, "model_config": config.to_dict(),
-            "instance": instance_to_dict(instance), "record": _jsonable(record or {})}
-    side_file(path).write_text(json.dumps(meta, indent=1) + "\n")
+            "instance": instance_to_dict(instance), "record": _jsonable(record or {}),
+            "weights_sha256": hashlib.sha256(weights).hexdigest()}
+    side = json.dumps(meta, indent=1, allow_nan=False) + "\n"
+    atomic_write(side_file(path), side)  # the side file first: with old weights its hash check fails
+    atomic_write(path, weights)
     return path
 
 
@@ -108,8 +119,8 @@ def load_checkpoint(path: str | Path, instance: Instance | None = None) -> tuple
     if not meta_path.is_file():
         raise CheckpointError(f"checkpoint: missing side file {str(meta_path)!r} next to {str(path)!r}")
     try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as err:  # ValueError: bad UTF-8, bad JSON
         raise CheckpointError(f"checkpoint: cannot read side file {str(meta_path)!r}: {err}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint: {str(meta_path)!r} is not a {FORMAT} side file")
@@ -122,8 +133,15 @@ def load_checkpoint(path: str | Path, instance: Instance | None = None) -> tuple
             trained_on.num_observations, trained_on.num_subgoals, trained_on.horizon):
         raise CheckpointError(f"checkpoint: {str(meta_path)!r}: model config O, G, H disagree with its instance")
     target = jax.eval_shape(Transformer(config).init_params, jax.random.PRNGKey(0))
+    weights = path.read_bytes()
+    if "weights_sha256" in meta:
+        import hashlib
+
+        if hashlib.sha256(weights).hexdigest() != meta["weights_sha256"]:
+            raise CheckpointError(f"checkpoint: weights {str(path)!r} are not the ones its side file records "
+                                  "(an interrupted or mixed save); train or copy the checkpoint again")
     try:
-        raw = serialization.msgpack_restore(path.read_bytes())
+        raw = serialization.msgpack_restore(weights)
     except Exception as err:  # msgpack raises several unrelated classes on corrupt input
         raise CheckpointError(f"checkpoint: cannot decode weights {str(path)!r}: {type(err).__name__}") from None
     try:
