@@ -1,0 +1,2 @@
+"""The claims of ``jaxbail reproduce``, one module each (``NAME``, ``TITLE``, ``SETTINGS``, ``run``,
+``verdict``, ``figure``, ``rows``)."""
