@@ -35,7 +35,8 @@ class PowerLaw(NamedTuple):
 
 def loglog_exponent(x, y) -> float:
     """Least-squares slope of ``log y`` on ``log x`` (every ``y`` must be positive)."""
-    lx, ly = np.log(np.asarray(x, np.float64)), np.log(np.asarray(y, np.float64))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lx, ly = np.log(np.asarray(x, np.float64)), np.log(np.asarray(y, np.float64))
     if lx.size < 2 or not np.all(np.isfinite(ly)):
         raise ValueError(f"loglog_exponent needs >= 2 points with positive y, got x={x!r}, y={y!r}")
     cx = lx - lx.mean()
