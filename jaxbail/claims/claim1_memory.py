@@ -61,6 +61,17 @@ def reset_bail(instance, prompts: Prompts) -> np.ndarray:
     return np.asarray(bail_targets(instance, single), np.float64).reshape(n, k, hp - 1, -1)
 
 
+def _take(prompts: Prompts, part: slice) -> Prompts:
+    return Prompts(*(None if x is None else x[part] for x in prompts))
+
+
+def _draw(key, instance, num: int, heldout: int, k_count: int, behaviour=None) -> tuple[Prompts, Prompts]:
+    """``(first num prompts, last heldout prompts)`` of one call: every call of an instance has the same
+    shape, so ``sample_prompts`` compiles once per instance."""
+    both = sample_prompts(key, instance, num + heldout, k_count, behaviour=behaviour)
+    return _take(both, slice(0, num)), _take(both, slice(num, None))
+
+
 def _frequency_tv(train: Prompts, held: Prompts, targets: dict[str, np.ndarray], sizes, num_obs: int,
                   num_subgoals: int) -> dict[str, np.ndarray]:
     """Per target ``[len(sizes), K]`` mean TV over held-out prompts and steps, per episode of the prompt."""
@@ -107,12 +118,13 @@ def run(settings: dict, *, progress: bool = False) -> dict:
     key = jax.random.PRNGKey(settings["seed"])
     k_count, sizes = int(settings["episodes"]), [int(n) for n in settings["sizes"]]
     inst = hard(**MEMORY_INSTANCE)
-    held = sample_prompts(jax.random.fold_in(key, 10_000), inst, settings["heldout"], k_count)
+    n_max, n_held = max(sizes), int(settings["heldout"])
+    _, held = _draw(jax.random.fold_in(key, 10_000), inst, n_max, n_held, k_count)
     targets = {"bail": np.asarray(bail_targets(inst, held), np.float64), "reset": reset_bail(inst, held)}
     gap = 0.5 * np.abs(targets["bail"] - targets["reset"]).sum(axis=-1).mean(axis=(0, 2))  # [K]
     reps = {name: [] for name in targets}
     for r in range(settings["replicates"]):
-        train = sample_prompts(jax.random.fold_in(key, r), inst, max(sizes), k_count)
+        train, _ = _draw(jax.random.fold_in(key, r), inst, n_max, n_held, k_count)
         tv = _frequency_tv(train, held, targets, sizes, inst.num_observations, inst.num_subgoals)
         for name in targets:
             reps[name].append(tv[name])
@@ -140,10 +152,8 @@ def run(settings: dict, *, progress: bool = False) -> dict:
     if llm:
         rinst = random_instance(LLM_INSTANCE["seed"], **{k: v for k, v in LLM_INSTANCE.items() if k != "seed"})
         k_llm, behaviour = llm[0]["context_episodes"], llm[0]["behaviour"]
-        rheld = sample_prompts(jax.random.fold_in(key, 20_000), rinst, settings["llm_heldout"], k_llm,
-                               behaviour=behaviour)
-        rtrain = sample_prompts(jax.random.fold_in(key, 20_001), rinst, max(p["N"] for p in llm), k_llm,
-                                behaviour=behaviour)
+        rtrain, rheld = _draw(jax.random.fold_in(key, 20_000), rinst, max(p["N"] for p in llm),
+                              int(settings["llm_heldout"]), k_llm, behaviour)
         tv = _frequency_tv(rtrain, rheld, {"bail": np.asarray(bail_targets(rinst, rheld), np.float64)},
                            [p["N"] for p in llm], rinst.num_observations, rinst.num_subgoals)
         out["llm"]["frequency_tv"] = tv["bail"].mean(axis=1).tolist()
