@@ -113,6 +113,8 @@ def sentences(result: dict) -> list[str]:
 
 
 def figure(result: dict, out_dir: Path) -> list[Path]:
+    from matplotlib.ticker import NullFormatter
+
     from jaxbail.plot import _pyplot
 
     plt = _pyplot()
@@ -137,6 +139,7 @@ def figure(result: dict, out_dir: Path) -> list[Path]:
         ax = axes[1, j]
         ax.plot(x[order], np.asarray(d["looseness"])[order], color="black", marker="D")
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_ylim(bottom=0)
         ax.grid(True, which="both", alpha=0.25)
         ax.set_xlabel({"eta": "eta", "H": "H", "C_Z": "C (Z = C + 1)", "C_skew": "C"}[direction])
