@@ -9,6 +9,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from jaxbail import theory
 from jaxbail.claims._rates import Cell, eps_star_cell, final_regret, loglog_exponent, power_law_fit, run_cells
 from jaxbail.experiment import parse_eps, resolve_planner, summarize
 from jaxbail.instances import hard
@@ -56,8 +57,6 @@ def run(settings: dict, *, progress: bool = False) -> dict:
     bounds = [info["bound"] for info in infos]
     mean = per_seed.mean(axis=0)
     se = per_seed.std(axis=0, ddof=1) / np.sqrt(per_seed.shape[0])
-    from jaxbail import theory
-
     th = theory.theory_for(env, anytime, horizons[-1])
     within = summarize(results[-1], planner="eps_bail", th=th, seed=settings["seed"])
     return {

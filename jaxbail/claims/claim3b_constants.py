@@ -101,8 +101,8 @@ def _sentence(direction: str, d: dict) -> str:
 
 
 def verdict(result: dict) -> str:
-    """Descriptive check that the bound holds along every direction (measured mean under it everywhere), with
-    the exponents reported: ``bound holds in every direction`` or ``bound violated at ...``."""
+    """``supported`` when the measured mean regret is under the bound at every grid point of every direction
+    (the exponents are reported beside each other, not judged)."""
     bad = [f"{d} = {x:.3g}" for d, r in result["directions"].items()
            for x, m, b in zip(r["x"], r["regret_mean"], r["bound"]) if not m <= b]
     return "supported" if not bad else "not supported"
