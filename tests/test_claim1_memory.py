@@ -52,11 +52,13 @@ def test_memoryless_predictor_is_bail_of_each_episode_alone():
 
 def test_claim1_memory_runs_small_and_its_verdict_flips(tmp_path):
     settings = {"seed": 0, "episodes": 3, "sizes": [200, 2_000, 20_000], "replicates": 2, "heldout": 500,
-                "llm_heldout": 200}
+                "llm_heldout": 200, "llm_max_n": 1024}
     result = claim1_memory.run(settings)
     assert len(result["tv_bail_per_episode"]) == 3 and len(result["tv_bail_per_episode"][0]) == 3
     assert result["bail_vs_reset_per_episode"][0] == 0.0 and result["bail_vs_reset_per_episode"][2] > 0.0
     assert "sampling rate of a frequency" in result["reference"]
+    assert [p["N"] for p in result["llm"]["points"]] == [1024]  # llm_max_n keeps the smallest shipped model
+    assert len(result["llm"]["frequency_tv"]) == 1 and 0 < result["llm"]["frequency_tv"][0] < 1
     assert {p.name for p in claim1_memory.figure(result, tmp_path)} == {"claim1_memory_multi_episode.png",
                                                                          "claim1_memory_multi_episode.pdf"}
     assert claim1_memory.rows(result)[0]["verdict"] == claim1_memory.verdict(result)

@@ -115,6 +115,9 @@ def _llm_points() -> list[dict[str, Any]]:
 
 
 def run(settings: dict, *, progress: bool = False) -> dict:
+    """Settings: ``episodes`` (K), ``sizes`` (N grid), ``replicates``, ``heldout`` (prompts), ``llm_heldout``
+    (held-out prompts for the frequencies on the transformers' instance) and optionally ``llm_max_n`` (only
+    the shipped transformers trained on at most this many prompts)."""
     key = jax.random.PRNGKey(settings["seed"])
     k_count, sizes = int(settings["episodes"]), [int(n) for n in settings["sizes"]]
     inst = hard(**MEMORY_INSTANCE)
@@ -146,7 +149,7 @@ def run(settings: dict, *, progress: bool = False) -> dict:
                      "prompts is sqrt(p (1 - p) / N))",
     }
     # the shipped transformers, and label frequencies on their instance and prompts, at their N
-    llm = _llm_points()
+    llm = [p for p in _llm_points() if p["N"] <= settings.get("llm_max_n", math.inf)]
     out["llm"] = {"points": llm, "source": "benchmarks/llm_delta.json (by_n)",
                   "instance": {"name": "random", **LLM_INSTANCE}}
     if llm:
