@@ -175,8 +175,10 @@ def _linear(cell: dict) -> bool:
 
 def _range(values) -> str:
     values = [v for v in values if v is not None and math.isfinite(v)]
-    return "n/a" if not values else f"{min(values):.2f}" if min(values) == max(values) else \
-        f"{min(values):.2f} to {max(values):.2f}"
+    if not values:
+        return "n/a"
+    lo, hi = f"{min(values):.2f}", f"{max(values):.2f}"
+    return lo if lo == hi else f"{lo} to {hi}"
 
 
 def sentence(exp: dict) -> str:
@@ -207,12 +209,14 @@ def sentence(exp: dict) -> str:
         t0e = "n/a" if low_eps["regret_task0"] is None else f"{low_eps['regret_task0']:.0f}"
         return (f"On `hard` BAIL with a wrong prior plays the model prior's mixture of experts for ever: linear "
                 f"(slope {_range([c['slope'] for c in bail])}), on its exact line in {on}/{len(bail)} cells "
-                f"({right['per_episode_regret']:.2f} per episode at the correct prior, "
-                f"{low['per_episode_regret']:.2f} at mass {low['grid']:.0e} on task 0, where seeds whose true task "
-                f"is task 0 pay {t0} per episode); eps-BAIL's slope stays {_range([c['slope'] for c in eps])} with "
-                f"final regret {_range([c['regret'] for c in eps])} ({t0e} for task-0 seeds at mass "
-                f"{low_eps['grid']:.0e}): the probe's evidence is decisive, so exploration overrides even a "
-                "near-zero prior mass (the bound is drawn only for the correct prior).")
+                f"(exact {_range([c.get('exact_line_per_episode') for c in bail])} per episode; measured "
+                f"{right['per_episode_regret']:.2f} at the correct prior and {low['per_episode_regret']:.2f} at mass "
+                f"{low['grid']:.0e} on task 0, where seeds whose true task is task 0 pay {t0} per episode: with a "
+                "uniform true prior the Bayesian average stays put and the loss moves to the task the model "
+                f"underweights); eps-BAIL's slope stays {_range([c['slope'] for c in eps])} with final regret "
+                f"{_range([c['regret'] for c in eps])} ({t0e} for task-0 seeds at mass {low_eps['grid']:.0e}): the "
+                "probe's evidence is decisive, so exploration overrides even a near-zero prior mass (the bound is "
+                "drawn only for the correct prior).")
     if name == "delusional":
         parts = [f"{c['label']}: true task ruled out (posterior < {LOCKED:g}) in "
                  f"{100 * c['locked_wrong_fraction']:.0f}% of seeds, slope {c['slope']:.2f}, "
