@@ -23,13 +23,26 @@ writes ``summary.json`` and ``summary.md``). Checks that several claims share (o
 under a bound, two runs differ; planner cells run in vmapped batches) are in :mod:`jaxbail.claims.common`.
 """
 
-from jaxbail.claims import claim1, claim2, claim3, claim4, claim5a, claim5b, memory_length
+from jaxbail.claims import (
+    assumptions,
+    claim1,
+    claim1_memory,
+    claim2,
+    claim3,
+    claim3b_constants,
+    claim4,
+    claim5a,
+    claim5b,
+    memory_length,
+)
 
-ALL = [claim1, claim2, claim3, claim4, memory_length, claim5a, claim5b]
-"""Every claim module, in the order of ``summary.md`` (``memory_length`` is a measurement beside claim 4, not a
-claim of the paper)."""
+ALL = [claim1, claim1_memory, claim2, claim3, claim3b_constants, claim4, memory_length, claim5a, claim5b, assumptions]
+"""Every claim module, in the order of ``summary.md``. ``claim3`` includes the rate across T
+(:mod:`~jaxbail.claims.claim3_rate`); ``memory_length`` is a measurement beside claim 4, not a claim of the
+paper; ``assumptions`` ("beyond the paper's assumptions") has descriptive verdicts."""
 
-__all__ = ["ALL", "claim1", "claim2", "claim3", "claim4", "claim5a", "claim5b", "memory_length", "markdown_row"]
+__all__ = ["ALL", "assumptions", "claim1", "claim1_memory", "claim2", "claim3", "claim3b_constants", "claim4",
+           "claim5a", "claim5b", "memory_length", "markdown_row"]
 
 
 def markdown_row(row: dict[str, str]) -> str:
