@@ -48,6 +48,9 @@ def reproduce(out: str | Path = "results/reproduce", quick: bool = False, log=pr
         settings = module.SETTINGS[name]
         log(f"{module.NAME}: {module.TITLE} ({', '.join(f'{k} {v}' for k, v in settings.items())})")
         record = module.run(settings)
+        record.setdefault("claim", module.NAME)
+        record.setdefault("title", module.TITLE)
+        record["verdict"] = module.verdict(record)  # pure: the same function of the numbers a reader can rerun
         record["row"] = "\n".join(markdown_row(row) for row in module.rows(record))
         records.append(record)
         log(f"  -> {record['verdict']}")

@@ -314,9 +314,9 @@ def check_builtin_params(name: str, params: dict[str, Any]) -> None:
     def bad(msg: str) -> InstanceError:
         return InstanceError(msg)
 
-    from jaxbail.instances.registry import INSTANCES, _parameters
+    from jaxbail.instances.registry import INSTANCES, parameters
 
-    known = _parameters(name) if name in INSTANCES else {}
+    known = parameters(name) if name in INSTANCES else {}
     for key, value in params.items():
         if key not in known:  # an unknown name: instance_by_name's message lists the allowed ones
             continue

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from jaxbail import claims, theory
-from jaxbail.claims import claim1, claim2, claim3, claim4, memory_length
+from jaxbail.claims import claim1, claim2, claim3, claim3_rate, claim4, memory_length
 from jaxbail.cli import main
 
 SWEEP = """
@@ -68,20 +68,32 @@ def _recompute_memory_length(m):
     return agree and matters
 
 
+def _by_name(summary):
+    return dict(zip([m.NAME for m in claims.ALL], summary["claims"]))
+
+
 def _recompute_verdicts(summary):
-    c1, c2, c3, c4, mem = summary["claims"][:5]
+    """The paper's claims' verdicts recomputed here from the numbers (the other entries: by their module)."""
+    by = _by_name(summary)
+    c1, c2, c3, c4, mem = by["claim1"], by["claim2"], by["claim3"], by["claim4"], by["memory_length"]
     tv = c1["tv_mean"]
     lo, hi = c1["measured"]["tv_slope_ci95"]
     v1 = all(b < a for a, b in zip(tv, tv[1:])) and lo >= -0.65 and hi <= -0.35
     m = c2["measured"]
     v2 = (abs(m["per_episode_regret"] - c2["theory"]["per_episode_regret"]) <= 4 * m["per_episode_regret_se"]
           and abs(m["slope"] - 1) <= 0.05)
-    v3 = all(c3["measured"][s]["slope_ci95"][1] < 0.65 for s in ("auto", "anytime:1")) and all(
-        c3["measured"][s]["regret_ci95"][1] <= c3["theory"][s]["bound"] for s in c3["measured"])
+    rate = c3["rate"]
+    v3 = (c3["measured"]["anytime:1"]["slope_ci95"][1] < 0.65
+          and all(c3["measured"][s]["regret_ci95"][1] <= c3["theory"][s]["bound"] for s in c3["measured"])
+          and rate["exponent_ci95"][1] < 0.65
+          and all(m <= b for m, b in zip(rate["regret_ci95_hi"], rate["bound"])))
     v4 = _recompute_claim4(c4, summary["meta"]["settings"]["claim4"]["heldout_prompts"])
     vm = _recompute_memory_length(mem)
-    v5 = [_recompute_claim5(c) for c in summary["claims"][5:]]
+    v5 = [_recompute_claim5(by[n]) for n in ("claim5a", "claim5b")]
     return ["supported" if v else "not supported" for v in (v1, v2, v3, v4, vm, *v5)]
+
+
+PAPER = ("claim1", "claim2", "claim3", "claim4", "memory_length", "claim5a", "claim5b")
 
 
 def _recompute_claim5(c):
@@ -108,18 +120,21 @@ def test_reproduce_quick_end_to_end(tmp_path, capsys):
     out = tmp_path / "rq"
     code = main(["reproduce", "--quick", "--out", str(out)])
     summary = json.loads((out / "summary.json").read_text())
-    assert [(c["claim"], c.get("part")) for c in summary["claims"]][3:] == [
+    by = _by_name(summary)
+    assert [(by[n]["claim"], by[n].get("part")) for n in ("claim4", "memory_length", "claim5a", "claim5b")] == [
         (4, None), ("memory_length", None), (5, "a"), (5, "b")]
-    assert [c["verdict"] for c in summary["claims"]] == _recompute_verdicts(summary)
+    assert [by[n]["verdict"] for n in PAPER] == _recompute_verdicts(summary)
+    assert by["claim3"]["rate"]["exponent_ci95"][1] is not None  # the rate entry carries its exponent
+    assert by["assumptions"]["verdict"].startswith("measured (descriptive)")
     # each module's verdict is a function of the numbers written: it gives the same on the JSON round trip
     assert [m.verdict(c) for m, c in zip(claims.ALL, summary["claims"])] == [c["verdict"] for c in summary["claims"]]
     assert summary["meta"]["settings"]["claim4"] == claim4.SETTINGS["quick"]
     assert summary["meta"]["settings"]["memory_length"] == memory_length.SETTINGS["quick"]
     assert all(c["verdict"] == "supported" for c in summary["claims"] if c["claim"] == 5)
-    assert code == (0 if all(c["verdict"] == "supported" for c in summary["claims"]) else 1)
+    assert code == (1 if any(c["verdict"] == "not supported" for c in summary["claims"]) else 0)
     for stem in ("claim1_pretraining_converges_to_bail", "claim2_bail_linear_regret",
                  "claim3_eps_bail_sublinear_regret", "claim4_pretraining_error", "claim5a_world_model_bawm",
-                 "claim5b_several_actors", "memory_length"):
+                 "claim5b_several_actors", "memory_length"):  # (and the new entries' own figures)
         assert (out / f"{stem}.png").stat().st_size > 1000 and (out / f"{stem}.pdf").exists()
     text = (out / "summary.md").read_text()
     assert text.count("| 1.") == 1 and "| 3." in text and "| 4." in text and "verdict" in text
@@ -128,12 +143,12 @@ def test_reproduce_quick_end_to_end(tmp_path, capsys):
     lines = text.splitlines()
     at4 = next(i for i, line in enumerate(lines) if line.startswith("| 4."))
     assert lines[at4 + 1].startswith("| memory length (not a claim of the paper). Memory length sets the regret")
-    assert lines[at4 + 1].endswith(f"**{summary['claims'][4]['verdict']}** |")
+    assert lines[at4 + 1].endswith(f"**{by['memory_length']['verdict']}** |")
     assert "held-out" in lines[at4] and "deployment" in lines[at4] and "<= bound" in lines[at4]
     rows = [line for line in text.splitlines() if line.startswith("| 5")]
     assert [r.split(" — ")[1].split(" (")[0] for r in rows] == ["hard", "safe_arm", "N=2", "N=3"], rows
     assert all(r.endswith("**supported** |") for r in rows)
-    c5a = summary["claims"][5]
+    c5a = by["claim5a"]
     assert set(c5a["measured"]["safe_arm"]) == {"bawm", "eps_bawm auto", "eps_bawm anytime:1", "bail"}
     assert c5a["theory"]["safe_arm"]["bawm"]["per_episode_regret"] == pytest.approx(5 * 0.4, rel=1e-6)
 
@@ -152,7 +167,8 @@ def test_claim2_verdict_follows_the_numbers(monkeypatch):
 
 
 def test_claim3_verdict_follows_the_numbers(monkeypatch):
-    settings = dict(claim3.SETTINGS["quick"], episodes=200, seeds=64, eps_values=[0.1])
+    rate = {"seed": 0, "horizons": [30, 100], "seeds": 16, "batch": 2, "anytime": 1.0, "bootstrap": 200}
+    settings = dict(claim3.SETTINGS["quick"], episodes=200, seeds=64, eps_values=[0.1], rate=rate)
     real = theory.theory_for
     monkeypatch.setattr(claim3.theory, "theory_for",
                         lambda *a, **k: real(*a, **k)._replace(value=1.0))  # a bound no run can meet
@@ -170,16 +186,23 @@ def test_claim_verdicts_are_pure_functions_of_the_numbers():
     assert claim2.verdict(dict(c2, theory={"per_episode_regret": 3.3333 - 0.05})) == "not supported"  # 5.7 SE
     run = {"regret_ci95": [170.0, 180.0], "slope_ci95": [0.5, 0.6]}
     c3 = {"measured": {"auto": run, "anytime:1": run, "0.1": dict(run, slope_ci95=[0.9, 1.0])},
-          "theory": {"auto": {"bound": 186.6}, "anytime:1": {"bound": 186.6}, "0.1": {"bound": 186.6}}}
+          "theory": {"auto": {"bound": 186.6}, "anytime:1": {"bound": 186.6}, "0.1": {"bound": 186.6}},
+          "rate": {"exponent_ci95": [0.45, 0.55], "regret_ci95_hi": [10.0, 30.0], "bound": [20.0, 60.0]}}
     assert claim3.verdict(c3) == "supported"  # a fixed eps need not be sublinear, only under its bound
+    # auto's within-run slope is not a rate: reported, not checked; anytime's is
     assert claim3.verdict(dict(c3, measured=dict(c3["measured"], auto=dict(run, slope_ci95=[0.5, 0.66])))) \
+        == "supported"
+    assert claim3.verdict(dict(c3, measured=dict(c3["measured"], **{"anytime:1": dict(run, slope_ci95=[0.5, 0.66])}))) \
         == "not supported"
+    assert claim3.verdict(dict(c3, rate=dict(c3["rate"], exponent_ci95=[0.55, 0.7]))) == "not supported"
+    assert claim3.verdict(dict(c3, rate=dict(c3["rate"], regret_ci95_hi=[10.0, 61.0]))) == "not supported"
     assert claim3.verdict(dict(c3, theory=dict(c3["theory"], **{"0.1": {"bound": 179.0}}))) == "not supported"
 
 
 def test_every_claim_module_follows_the_convention():
     names = [m.NAME for m in claims.ALL]
-    assert names == ["claim1", "claim2", "claim3", "claim4", "memory_length", "claim5a", "claim5b"]
+    assert names == ["claim1", "claim1_memory", "claim2", "claim3", "claim3b_constants", "claim4", "memory_length",
+                     "claim5a", "claim5b", "assumptions"]
     assert len(set(names)) == len(names)
     for module in claims.ALL:
         assert set(module.SETTINGS) == {"quick", "full"} and isinstance(module.TITLE, str)
