@@ -47,13 +47,14 @@ def reproduce(out: str | Path = "results/reproduce", quick: bool = False, log=pr
     for module in claims.ALL:
         settings = module.SETTINGS[name]
         log(f"{module.NAME}: {module.TITLE} ({', '.join(f'{k} {v}' for k, v in settings.items())})")
+        started = time.time()
         record = module.run(settings)
         record.setdefault("claim", module.NAME)
         record.setdefault("title", module.TITLE)
         record["verdict"] = module.verdict(record)  # pure: the same function of the numbers a reader can rerun
         record["row"] = "\n".join(markdown_row(row) for row in module.rows(record))
         records.append(record)
-        log(f"  -> {record['verdict']}")
+        log(f"  -> {record['verdict']} ({time.time() - started:.0f} s)")
     log("figures")
     figures = [path for module, record in zip(claims.ALL, records) for path in module.figure(record, out)]
     meta = {"settings_name": name, "settings": SETTINGS[name], "episodes": claim2.SETTINGS[name]["episodes"],

@@ -296,9 +296,9 @@ NOTES = {
 
 
 def figure(result: dict, out_dir: Path) -> list[Path]:
-    from jaxbail.plot import _pyplot
+    from jaxbail.plot import pyplot, save_figure
 
-    plt = _pyplot()
+    plt = pyplot()
     paths = []
     for name, exp in result["experiments"].items():
         cells = exp["cells"]
@@ -320,11 +320,7 @@ def figure(result: dict, out_dir: Path) -> list[Path]:
                 _draw(ax, [c for c in cells if c["label"] == label], f"{name.replace('_', ' ')}: {label}", NOTES[name])
         fig.suptitle(f"Beyond the assumptions: {name.replace('_', ' ')} ({exp['episodes']} episodes x "
                      f"{exp['seeds']} seeds)", fontsize=10)
-        for ext in ("png", "pdf"):
-            path = Path(out_dir) / f"assumptions_{name}.{ext}"
-            fig.savefig(path, dpi=150, bbox_inches="tight")
-            paths.append(path)
-        plt.close(fig)
+        paths += save_figure(fig, Path(out_dir), f"assumptions_{name}")
     return paths
 
 

@@ -179,9 +179,9 @@ def verdict(result: dict) -> str:
 
 
 def figure(result: dict, out_dir: Path) -> list[Path]:
-    from jaxbail.plot import _pyplot, style
+    from jaxbail.plot import pyplot, style
 
-    plt = _pyplot()
+    plt = pyplot()
     sizes = np.asarray(result["sizes"], float)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.8))
     for k, tv in enumerate(result["tv_bail_per_episode"]):
@@ -229,13 +229,9 @@ def figure(result: dict, out_dir: Path) -> list[Path]:
                   f"(transformer points: {llm['source']})", fontsize=8)
     ax2.grid(True, which="both", alpha=0.25)
     fig.suptitle("Claim 1 with memory: in-context posteriors carry over episodes", fontsize=10)
-    paths = []
-    for ext in ("png", "pdf"):
-        path = Path(out_dir) / f"claim1_memory_multi_episode.{ext}"
-        fig.savefig(path, dpi=150, bbox_inches="tight")
-        paths.append(path)
-    plt.close(fig)
-    return paths
+    from jaxbail.plot import save_figure
+
+    return save_figure(fig, Path(out_dir), "claim1_memory_multi_episode")
 
 
 def rows(result: dict) -> list[dict]:

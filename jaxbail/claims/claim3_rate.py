@@ -89,9 +89,9 @@ def verdict(result: dict) -> str:
 
 
 def figure(result: dict, out_dir: Path) -> list[Path]:
-    from jaxbail.plot import _pyplot
+    from jaxbail.plot import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     t = np.asarray(result["horizons"], float)
     mean, se = np.asarray(result["regret_mean"]), np.asarray(result["regret_se"])
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.4))
@@ -126,13 +126,9 @@ def figure(result: dict, out_dir: Path) -> list[Path]:
     ax2.legend(fontsize=7)
     ax2.set_title("within one run: a decaying schedule's rate", fontsize=9)
     fig.suptitle(f"Claim 3 (rate): eps-BAIL on `hard`, {result['seeds']} seeds per T", fontsize=10)
-    paths = []
-    for ext in ("png", "pdf"):
-        path = Path(out_dir) / f"claim3_rate_across_T.{ext}"
-        fig.savefig(path, dpi=150, bbox_inches="tight")
-        paths.append(path)
-    plt.close(fig)
-    return paths
+    from jaxbail.plot import save_figure
+
+    return save_figure(fig, Path(out_dir), "claim3_rate_across_T")
 
 
 def rows(result: dict) -> list[dict]:

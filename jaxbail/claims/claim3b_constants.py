@@ -115,9 +115,9 @@ def sentences(result: dict) -> list[str]:
 def figure(result: dict, out_dir: Path) -> list[Path]:
     from matplotlib.ticker import NullFormatter
 
-    from jaxbail.plot import _pyplot
+    from jaxbail.plot import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(2, 4, figsize=(18, 7.2), gridspec_kw={"height_ratios": [1.6, 1]}, sharex="col")
     for j, direction in enumerate(DIRECTIONS):
         d = result["directions"][direction]
@@ -147,13 +147,9 @@ def figure(result: dict, out_dir: Path) -> list[Path]:
             ax.set_ylabel("bound / measured regret\n(how loose the bound is)")
     fig.suptitle(f"Claim 3b: eps-BAIL on `hard` at T = {result['T']} with eps* per cell, {result['seeds']} seeds: "
                  "the bound's dependence on its constants against the measured one", fontsize=10)
-    paths = []
-    for ext in ("png", "pdf"):
-        path = Path(out_dir) / f"claim3b_bound_constants.{ext}"
-        fig.savefig(path, dpi=150, bbox_inches="tight")
-        paths.append(path)
-    plt.close(fig)
-    return paths
+    from jaxbail.plot import save_figure
+
+    return save_figure(fig, Path(out_dir), "claim3b_bound_constants")
 
 
 def rows(result: dict) -> list[dict]:
