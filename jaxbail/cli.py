@@ -132,8 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
                              ("--deploy-seeds", "NS", "seeds of the deployment delta measurement (default 1024)")):
         pre.add_argument(flag, type=_positive_int(flag), metavar=meta, help=text)
     pre.add_argument("--lr", type=float, metavar="LR", help="peak learning rate (warmup-cosine schedule)")
-    pre.add_argument("--behaviour", metavar="B", help="behaviour policy of the data: uniform (default) or "
-                     "dirichlet[:ALPHA] (a task-independent table per prompt)")
+    pre.add_argument("--model", default="recurrent", metavar="FAMILY",
+                     help="model family: recurrent (default; reads the whole history in O(1) memory per token) "
+                     "or transformer (a K-episode window)")
+    pre.add_argument("--behaviour", metavar="B", help="behaviour policy of the data: uniform (the transformer's "
+                     "default), dirichlet[:ALPHA] (a task-independent table per prompt), eps-bail[:EPS] (BAIL's own "
+                     "play with exploring episodes; the recurrent default), never-play:G or no-probe (hard's probe)")
     pre.add_argument("--seed", type=_int("--seed"), default=0, metavar="K", help="the PRNG seed")
     pre.add_argument("--no-progress", action="store_true", help="never show a progress bar")
 
@@ -354,6 +358,10 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 def _cmd_pretrain(args: argparse.Namespace) -> int:
     if args.lr is not None and not (args.lr > 0 and math.isfinite(args.lr)):
         raise UsageError(f"--lr must be a finite number > 0, got {args.lr:g}")
+    from jaxbail.llm.model import FAMILIES
+
+    if args.model not in FAMILIES:
+        raise UsageError(f"--model: expected one of {', '.join(FAMILIES)}, got {args.model!r}")
     out = Path(args.out)
     if out.is_dir():
         raise UsageError(f"--out: {str(out)!r} is a directory; give a file name such as {str(out / 'model.msgpack')!r}")
@@ -366,7 +374,8 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
 
     options = {"num_trajectories": args.trajectories, "layers": args.layers, "width": args.width,
                "heads": args.heads, "context_episodes": args.context_episodes, "steps": args.steps,
-               "batch": args.batch, "heldout": args.heldout, "lr": args.lr, "behaviour": args.behaviour}
+               "batch": args.batch, "heldout": args.heldout, "lr": args.lr, "behaviour": args.behaviour,
+               "model": args.model}
     options = {k: v for k, v in options.items() if v is not None}
     deploy = {"deploy_episodes": args.deploy_episodes or 20, "deploy_seeds": args.deploy_seeds or 1024}
     try:
@@ -376,7 +385,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise UsageError(f"pretrain: {err}") from None
     rec = result.record
-    print(json.dumps({"checkpoint": str(out), "num_params": rec["num_params"],
+    print(json.dumps({"checkpoint": str(out), "model": args.model, "num_params": rec["num_params"],
                       "train_seconds": rec["train_seconds"], "final_loss": rec["final_loss"],
                       **{part: {k: rec[part][k] for k in ("delta", "lo", "hi")}
                          for part in ("heldout", "deployment", "window_only")}}))

@@ -13,7 +13,7 @@ import numpy as np
 from flax import serialization
 
 from jaxbail.instance import Instance, InstanceError, instance_from_dict, instance_to_dict
-from jaxbail.llm.model import ModelConfig, Transformer
+from jaxbail.llm.model import FAMILIES, ModelConfig, build_model
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "check_instance_sizes", "side_file",
            "shipped_checkpoint", "default_checkpoint", "SHIPPED", "CHECKPOINT_DIR"]
@@ -113,6 +113,11 @@ def load_checkpoint(path: str | Path, instance: Instance | None = None) -> tuple
         raise CheckpointError(f"checkpoint: cannot read side file {str(meta_path)!r}: {err}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint: {str(meta_path)!r} is not a {FORMAT} side file")
+    model_config = meta.get("model_config")
+    family = model_config.get("family", "transformer") if isinstance(model_config, dict) else "transformer"
+    if family not in FAMILIES:
+        raise CheckpointError(f"checkpoint: {str(meta_path)!r} names an unknown model family {family!r} "
+                              f"(known: {', '.join(FAMILIES)})")
     try:
         config = ModelConfig.from_dict(meta["model_config"])
         trained_on = instance_from_dict(meta["instance"])
@@ -121,7 +126,7 @@ def load_checkpoint(path: str | Path, instance: Instance | None = None) -> tuple
     if (config.num_observations, config.num_subgoals, config.horizon) != (
             trained_on.num_observations, trained_on.num_subgoals, trained_on.horizon):
         raise CheckpointError(f"checkpoint: {str(meta_path)!r}: model config O, G, H disagree with its instance")
-    target = jax.eval_shape(Transformer(config).init_params, jax.random.PRNGKey(0))
+    target = jax.eval_shape(build_model(config).init_params, jax.random.PRNGKey(0))
     try:
         raw = serialization.msgpack_restore(path.read_bytes())
     except Exception as err:  # msgpack raises several unrelated classes on corrupt input
@@ -129,7 +134,8 @@ def load_checkpoint(path: str | Path, instance: Instance | None = None) -> tuple
     try:
         params = serialization.from_state_dict(target, raw)
     except (KeyError, ValueError, TypeError) as err:
-        raise CheckpointError(f"checkpoint: weights {str(path)!r} do not match the model config: {err}") from None
+        raise CheckpointError(f"checkpoint: weights {str(path)!r} do not match the model config "
+                              f"(family {config.family!r}): {err}") from None
     mismatched = [jax.tree_util.keystr(where) for (where, want), got in
                   zip(jax.tree_util.tree_flatten_with_path(target)[0], jax.tree.leaves(params))
                   if tuple(want.shape) != tuple(np.shape(got))]

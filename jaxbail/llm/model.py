@@ -20,7 +20,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-__all__ = ["ModelConfig", "KVCache", "Transformer"]
+__all__ = ["ModelConfig", "KVCache", "Transformer", "Recurrent", "RecurrentState", "FAMILIES", "build_model"]
+
+FAMILIES = ("transformer", "recurrent")
+"""Model families, chosen by :attr:`ModelConfig.family` (``jaxbail pretrain --model``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +40,9 @@ class ModelConfig:
       context_episodes: ``K``, episodes that fit in the context.
       layers, width, heads: transformer depth, model width ``D``, attention heads (``D % heads == 0``).
       mlp_ratio: hidden width of the MLP as a multiple of ``D``.
+      family: ``"transformer"`` (:class:`Transformer`, the default: side files written before the
+        recurrent family existed have no ``family`` key) or ``"recurrent"`` (:class:`Recurrent`, whose
+        ``context_episodes`` is only the length of its training prompts: it reads any history).
     """
 
     num_observations: int
@@ -47,8 +53,11 @@ class ModelConfig:
     width: int = 64
     heads: int = 4
     mlp_ratio: int = 4
+    family: str = "transformer"
 
     def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise ValueError(f"family: expected one of {', '.join(FAMILIES)}, got {self.family!r}")
         for name in ("num_observations", "num_subgoals", "horizon", "context_episodes", "layers", "width",
                      "heads", "mlp_ratio"):
             value = getattr(self, name)
@@ -240,6 +249,160 @@ class Transformer:
           logits ``[G]`` and the cache with ``position`` written.
         """
         return self.net.apply(params, token, position, cache, method=_Net.step)
+
+
+class RecurrentState(NamedTuple):
+    """State of :class:`Recurrent` after the tokens fed so far (one sequence): ``O(1)`` in their number.
+
+    Attributes:
+      prev: ``[layers, D]`` each block's normalised input at the previous token (the token shift; zeros at the start).
+      hidden: ``[layers, D]`` the gated linear recurrence ``h_t = (1 - z_t) h_{t-1} + z_t c_t`` (zeros at the start).
+      peak: ``[layers, D]`` the running maximum ``m_t = max(m_{t-1}, tanh(f_t))`` (``-1`` at the start, the
+        identity of the maximum over ``[-1, 1]``).
+    """
+
+    prev: jax.Array
+    hidden: jax.Array
+    peak: jax.Array
+
+
+GATE_BIAS = -3.0
+"""Initial bias of the write gates' logits: ``z ~ 0.05``, so an untrained state keeps ~95% per token."""
+
+
+def _gate_bias_init(width: int):
+    def init(key, shape, dtype=jnp.float32):
+        del key
+        return jnp.concatenate([jnp.full((width,), GATE_BIAS), jnp.zeros((shape[0] - width,))]).astype(dtype)
+
+    return init
+
+
+def _linear_recurrence(left, right):
+    """Composition of ``h -> a h + b`` maps (``left`` first): the associative operator of the parallel scan."""
+    a1, b1 = left
+    a2, b2 = right
+    return a1 * a2, a2 * b1 + b2
+
+
+class _RecBlock(nn.Module):
+    """Pre-LN recurrent block: ``x + proj([h, m])`` then ``x + mlp(LN(x))``.
+
+    The block's normalised input ``u_t`` and the previous one ``u_{t-1}`` (a token shift, as in RWKV,
+    so one block sees an (observation, subgoal) pair) give write-gate logits ``l_t``, a candidate ``c_t``
+    and a feature ``f_t``; ``h_t = sigmoid(-l_t) h_{t-1} + sigmoid(l_t) c_t`` (a minGRU-style diagonal
+    linear recurrence, a parallel ``associative_scan`` over the sequence in training) and
+    ``m_t = max(m_{t-1}, tanh(f_t))`` (a cumulative maximum: an event seen once is remembered
+    exactly, however long ago).
+    """
+
+    config: ModelConfig
+
+    def setup(self) -> None:
+        cfg = self.config
+        out_init = nn.initializers.normal(0.02 / math.sqrt(2 * cfg.layers))
+        self.ln = nn.LayerNorm()
+        self.mix = nn.Dense(3 * cfg.width, kernel_init=nn.initializers.normal(0.02),
+                            bias_init=_gate_bias_init(cfg.width))
+        self.proj = nn.Dense(cfg.width, kernel_init=out_init)
+        self.ln_mlp = nn.LayerNorm()
+        self.mlp_in = nn.Dense(cfg.mlp_ratio * cfg.width, kernel_init=nn.initializers.normal(0.02))
+        self.mlp_out = nn.Dense(cfg.width, kernel_init=out_init)
+
+    def _inputs(self, u, prev):
+        logits, candidate, feature = jnp.split(self.mix(jnp.concatenate([u, prev], axis=-1)), 3, axis=-1)
+        return jax.nn.sigmoid(-logits), jax.nn.sigmoid(logits) * candidate, jnp.tanh(feature)
+
+    def _finish(self, x, hidden, peak):
+        x = x + self.proj(jnp.concatenate([hidden, peak], axis=-1))
+        return x + self.mlp_out(nn.gelu(self.mlp_in(self.ln_mlp(x))))
+
+    def __call__(self, x):
+        """``x [T, D]`` -> ``[T, D]`` (causal; the state starts empty)."""
+        u = self.ln(x)
+        prev = jnp.concatenate([jnp.zeros_like(u[:1]), u[:-1]])
+        keep, inject, feature = self._inputs(u, prev)
+        _, hidden = jax.lax.associative_scan(_linear_recurrence, (keep, inject), axis=0)
+        return self._finish(x, hidden, jax.lax.cummax(feature, axis=0))
+
+    def step(self, x, prev, hidden, peak):
+        """One token ``x [D]`` -> (``[D]``, the new ``prev, hidden, peak``)."""
+        u = self.ln(x)
+        keep, inject, feature = self._inputs(u, prev)
+        hidden = keep * hidden + inject
+        peak = jnp.maximum(peak, feature)
+        return self._finish(x, hidden, peak), u, hidden, peak
+
+
+class _RecNet(nn.Module):
+    """Token embeddings (no positions: the recurrence orders the tokens), recurrent blocks, final LN, head."""
+
+    config: ModelConfig
+
+    def setup(self) -> None:
+        cfg = self.config
+        self.token_embed = nn.Embed(cfg.vocab_size, cfg.width, embedding_init=nn.initializers.normal(0.02))
+        self.blocks = [_RecBlock(cfg) for _ in range(cfg.layers)]
+        self.ln_out = nn.LayerNorm()
+        self.head = nn.Dense(cfg.num_subgoals)
+
+    def __call__(self, tokens):
+        x = self.token_embed(tokens)
+        for block in self.blocks:
+            x = block(x)
+        return self.head(self.ln_out(x))
+
+    def step(self, token, state: RecurrentState):
+        x = self.token_embed(token)
+        prev, hidden, peak = [], [], []
+        for layer, block in enumerate(self.blocks):
+            x, p, h, m = block.step(x, state.prev[layer], state.hidden[layer], state.peak[layer])
+            prev.append(p)
+            hidden.append(h)
+            peak.append(m)
+        return self.head(self.ln_out(x)), RecurrentState(jnp.stack(prev), jnp.stack(hidden), jnp.stack(peak))
+
+
+@dataclasses.dataclass(frozen=True)
+class Recurrent:
+    """The recurrent family: pure functions of ``(params, ...)`` for one :class:`ModelConfig` (``family="recurrent"``).
+
+    Its state (:class:`RecurrentState`) summarises the whole history in ``O(1)`` memory; one token
+    costs one :meth:`decode_step` however long the history. Training uses :meth:`forward` (a
+    parallel scan); ``config.context_episodes`` only sets the training prompts' length.
+    """
+
+    config: ModelConfig
+
+    @property
+    def net(self) -> _RecNet:
+        return _RecNet(self.config)
+
+    def init_params(self, key: jax.Array) -> Any:
+        return jax.jit(self.net.init)(key, jnp.zeros((self.config.context_tokens,), jnp.int32))
+
+    def forward(self, params: Any, tokens: jax.Array) -> jax.Array:
+        """Full causal forward from the empty state: ``tokens [T]`` (any ``T``) -> logits ``[T, G]``."""
+        return self.net.apply(params, tokens)
+
+    def forward_batch(self, params: Any, tokens: jax.Array) -> jax.Array:
+        """``tokens [B, T]`` -> logits ``[B, T, G]``."""
+        return jax.vmap(lambda t: self.forward(params, t))(tokens)
+
+    def empty_state(self) -> RecurrentState:
+        """The state before any token (``prev, hidden`` zeros, ``peak`` -1)."""
+        cfg = self.config
+        zeros = jnp.zeros((cfg.layers, cfg.width), jnp.float32)
+        return RecurrentState(zeros, zeros, jnp.full_like(zeros, -1.0))
+
+    def decode_step(self, params: Any, state: RecurrentState, token: jax.Array) -> tuple[jax.Array, RecurrentState]:
+        """Feed one ``token``: logits ``[G]`` after it (:meth:`forward`'s at that position) and the new state."""
+        return self.net.apply(params, token, state, method=_RecNet.step)
+
+
+def build_model(config: ModelConfig) -> "Transformer | Recurrent":
+    """The model of ``config.family``."""
+    return Recurrent(config) if config.family == "recurrent" else Transformer(config)
 
 
 def count_params(params: Any) -> int:

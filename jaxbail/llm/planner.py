@@ -13,13 +13,14 @@ from flax import struct
 from jaxbail import belief as filt
 from jaxbail.instance import Instance
 from jaxbail.llm.checkpoint import check_instance_sizes, load_checkpoint
-from jaxbail.llm.model import KVCache, ModelConfig, Transformer
+from jaxbail.llm.model import KVCache, ModelConfig, Recurrent, RecurrentState, Transformer
 from jaxbail.planners.base import Context, Planner, mixture_over_belief
 from jaxbail.planners.core import EpsilonGreedy, epsilon_greedy
 from jaxbail.runner import simulate
 from jaxbail.stats import curve_ci, mean_ci
 
-__all__ = ["LlmState", "LlmPlanner", "llm_planner_from_checkpoint", "eps_llm", "WindowedBail", "deployment_delta",
+__all__ = ["LlmState", "LlmPlanner", "RecurrentLlmPlanner", "planner_for", "llm_planner_from_checkpoint",
+           "eps_llm", "WindowedBail", "deployment_delta",
            "delta_estimate"]
 
 
@@ -115,18 +116,68 @@ class LlmPlanner(Planner):
         return self._skip_logits(state, self.config.sep)
 
 
-def llm_planner_from_checkpoint(path: str | Path, instance: Instance) -> LlmPlanner:
-    """An :class:`LlmPlanner` from a checkpoint, checked against ``instance``'s sizes.
+class RecurrentLlmPlanner(Planner):
+    """A pretrained recurrent model (``family="recurrent"``) reading the whole tokenised history.
+
+    The token stream is the transformer's (``BOS``, then per episode ``o_1 g_1 .. o_H g_H o_{H+1}
+    SEP``) but there is no window: the planner's state is the model's
+    :class:`~jaxbail.llm.model.RecurrentState` (``O(1)`` in the history's length), and every token
+    costs one :meth:`~jaxbail.llm.model.Recurrent.decode_step`, in every episode.
+
+    Attributes:
+      params: the weights (traced leaves). config: the :class:`~jaxbail.llm.model.ModelConfig` (static).
+    """
+
+    params: Any
+    config: ModelConfig = struct.field(pytree_node=False)
+
+    @property
+    def model(self) -> Recurrent:
+        return Recurrent(self.config)
+
+    def _feed(self, state: RecurrentState, token: jax.Array) -> tuple[jax.Array, RecurrentState]:
+        return self.model.decode_step(self.params, state, jnp.asarray(token, jnp.int32))
+
+    def _skip_logits(self, state: RecurrentState, token: jax.Array) -> RecurrentState:
+        return self._feed(state, token)[1]
+
+    def init(self, key: jax.Array, ctx: Context) -> RecurrentState:
+        """The empty state with ``BOS`` fed."""
+        del key, ctx
+        return self._skip_logits(self.model.empty_state(), self.config.bos)
+
+    def act(self, state: RecurrentState, ctx: Context) -> tuple[jax.Array, RecurrentState]:
+        """Feed ``g_h`` (after the first step) and ``o_{h+1}``; the softmax ``[G]`` of the logits at ``o_{h+1}``."""
+        subgoal_token = self.config.num_observations + ctx.prev_subgoal
+        state = jax.lax.cond(ctx.step > 0, self._skip_logits, lambda s, t: s, state, subgoal_token)
+        logits, state = self._feed(state, ctx.observation)
+        return jax.nn.softmax(logits), state
+
+    def end_episode(self, state: RecurrentState, ctx: Context) -> RecurrentState:
+        """Feed ``g_H``, ``o_{H+1}`` and ``SEP``."""
+        state = self._skip_logits(state, self.config.num_observations + ctx.prev_subgoal)
+        state = self._skip_logits(state, ctx.observation)
+        return self._skip_logits(state, self.config.sep)
+
+
+def planner_for(config: ModelConfig, params: Any) -> "LlmPlanner | RecurrentLlmPlanner":
+    """The ``llm`` planner of ``config.family`` with these weights."""
+    cls = RecurrentLlmPlanner if config.family == "recurrent" else LlmPlanner
+    return cls(params=params, config=config)
+
+
+def llm_planner_from_checkpoint(path: str | Path, instance: Instance) -> "LlmPlanner | RecurrentLlmPlanner":
+    """The ``llm`` planner of a checkpoint's model family, checked against ``instance``'s sizes.
 
     Raises:
       CheckpointError: bad path or files, or sizes that differ from ``instance``'s (the message names them).
     """
     config, params, trained_on, _ = load_checkpoint(path)
     check_instance_sizes(path, trained_on, instance)
-    return LlmPlanner(params=params, config=config)
+    return planner_for(config, params)
 
 
-def eps_llm(inner: LlmPlanner, scale: float = 0.1, power: float = 0.0, explore: Any = None) -> EpsilonGreedy:
+def eps_llm(inner: Planner, scale: float = 0.1, power: float = 0.0, explore: Any = None) -> EpsilonGreedy:
     """``eps_llm``: :func:`jaxbail.planners.core.epsilon_greedy` around an :class:`LlmPlanner`.
 
     The LLM keeps reading the history during exploration episodes (the wrapper forwards every
