@@ -135,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--model", default="recurrent", metavar="FAMILY",
                      help="model family: recurrent (default; reads the whole history in O(1) memory per token) "
                      "or transformer (a K-episode window)")
+    pre.add_argument("--positions", default="alibi", metavar="P",
+                     help="transformer positions: alibi (default; a ring-buffer cache, no re-encoding when the "
+                     "window slides) or absolute (learned embeddings, the shipped transformer checkpoints)")
     pre.add_argument("--behaviour", metavar="B", help="behaviour policy of the data: uniform (the transformer's "
                      "default), dirichlet[:ALPHA] (a task-independent table per prompt), eps-bail[:EPS] (BAIL's own "
                      "play with exploring episodes; the recurrent default), never-play:G or no-probe (hard's probe)")
@@ -358,10 +361,12 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 def _cmd_pretrain(args: argparse.Namespace) -> int:
     if args.lr is not None and not (args.lr > 0 and math.isfinite(args.lr)):
         raise UsageError(f"--lr must be a finite number > 0, got {args.lr:g}")
-    from jaxbail.llm.model import FAMILIES
+    from jaxbail.llm.model import FAMILIES, POSITIONS
 
     if args.model not in FAMILIES:
         raise UsageError(f"--model: expected one of {', '.join(FAMILIES)}, got {args.model!r}")
+    if args.positions not in POSITIONS:
+        raise UsageError(f"--positions: expected one of {', '.join(POSITIONS)}, got {args.positions!r}")
     out = Path(args.out)
     if out.is_dir():
         raise UsageError(f"--out: {str(out)!r} is a directory; give a file name such as {str(out / 'model.msgpack')!r}")
@@ -375,7 +380,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     options = {"num_trajectories": args.trajectories, "layers": args.layers, "width": args.width,
                "heads": args.heads, "context_episodes": args.context_episodes, "steps": args.steps,
                "batch": args.batch, "heldout": args.heldout, "lr": args.lr, "behaviour": args.behaviour,
-               "model": args.model}
+               "model": args.model, "positions": args.positions}
     options = {k: v for k, v in options.items() if v is not None}
     deploy = {"deploy_episodes": args.deploy_episodes or 20, "deploy_seeds": args.deploy_seeds or 1024}
     try:

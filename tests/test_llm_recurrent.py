@@ -15,7 +15,14 @@ from jaxbail.instances import hard
 from jaxbail.llm.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, side_file
 from jaxbail.llm.data import bail_targets, parse_behaviour, sample_prompts
 from jaxbail.llm.model import ModelConfig, Recurrent, Transformer, build_model
-from jaxbail.llm.planner import LlmPlanner, RecurrentLlmPlanner, eps_llm, llm_planner_from_checkpoint
+from jaxbail.llm.planner import (
+    LlmPlanner,
+    RecurrentLlmPlanner,
+    RingLlmPlanner,
+    eps_llm,
+    llm_planner_from_checkpoint,
+    planner_for,
+)
 from jaxbail.llm.train import train
 from jaxbail.planners.base import Planner
 from jaxbail.runner import simulate
@@ -273,3 +280,93 @@ def test_bad_behaviours_are_rejected_with_their_reason(spec, message):
 def test_train_rejects_an_unknown_family():
     with pytest.raises(ValueError, match="model: expected one of transformer, recurrent, got 'gru'"):
         train(hard(), model="gru", steps=1)
+
+
+# ----------------------------------------------------------------------------- ALiBi transformer, ring buffer
+
+
+def _perturbed(model, key, scale=0.3):
+    params = model.init_params(jax.random.PRNGKey(0))
+    leaves, treedef = jax.tree.flatten(params)
+    keys = jax.random.split(key, len(leaves))
+    return jax.tree.unflatten(treedef, [a + scale * jax.random.normal(k, a.shape) for a, k in zip(leaves, keys)])
+
+
+def test_ring_buffer_outputs_after_slides_equal_a_fresh_forward_over_the_kept_episodes():
+    instance = hard(horizon=2)
+    cfg = _config(instance, 2, layers=3, width=16, heads=2, family="transformer", positions="alibi")
+    model = Transformer(cfg)
+    params = _perturbed(model, jax.random.PRNGKey(3))
+    assert "position_embed" not in params["params"]
+    length, window = cfg.episode_tokens, 2
+    stream = jax.random.randint(jax.random.PRNGKey(1), (1 + 5 * length,), 0, cfg.vocab_size).at[0].set(cfg.bos)
+    step = jax.jit(model.ring_step)
+    forward = jax.jit(model.forward)
+    cache = model.ring_cache(params, window * length)
+    slid = 0
+    for position in range(1, stream.shape[0]):
+        episode = (position - 1) // length
+        first = 1 + max(0, episode - window + 1) * length
+        logits, cache = step(params, cache, stream[position], position, first)
+        fresh = jnp.concatenate([stream[:1], stream[first:position + 1]])  # BOS + the kept episodes, from position 0
+        np.testing.assert_allclose(np.asarray(logits), np.asarray(forward(params, fresh)[-1]), atol=2e-5, rtol=1e-5)
+        slid += first > 1
+    assert slid == 3 * length  # episodes 2, 3, 4 ran after a slide
+    with pytest.raises(ValueError, match="needs positions='alibi'"):
+        Transformer(_config(instance, 2, family="transformer")).ring_cache(params, 4)
+
+
+class FreshWindowForward(Planner):
+    """Reference for the ring planner: the kept episodes as a token list, a fresh full forward at every decision."""
+
+    params: object
+    config: ModelConfig = struct.field(pytree_node=False)
+    window: int = struct.field(pytree_node=False, default=2)
+
+    def init(self, key, ctx):
+        size = 1 + self.window * self.config.episode_tokens
+        return (jnp.full((size,), self.config.sep, jnp.int32).at[0].set(self.config.bos), jnp.int32(1))
+
+    @staticmethod
+    def _push(state, token):
+        tokens, count = state
+        return tokens.at[count].set(jnp.asarray(token, jnp.int32)), count + 1
+
+    def begin_episode(self, key, state, ctx):
+        tokens, count = state
+        length = self.config.episode_tokens
+        dropped = (jnp.concatenate([tokens[:1], tokens[1 + length:], jnp.zeros(length, jnp.int32)]), count - length)
+        return jax.tree.map(lambda a, b: jnp.where(count + length > tokens.shape[0], a, b), dropped, state)
+
+    def act(self, state, ctx):
+        pushed = self._push(state, self.config.num_observations + ctx.prev_subgoal)
+        state = jax.tree.map(lambda a, b: jnp.where(ctx.step > 0, a, b), pushed, state)
+        state = self._push(state, ctx.observation)
+        logits = Transformer(self.config).forward(self.params, state[0])
+        return jax.nn.softmax(logits[state[1] - 1]), state
+
+    def end_episode(self, state, ctx):
+        state = self._push(state, self.config.num_observations + ctx.prev_subgoal)
+        state = self._push(state, ctx.observation)
+        return self._push(state, self.config.sep)
+
+
+def test_ring_planner_in_the_runner_matches_fresh_forwards_and_its_window_exceeds_training():
+    instance = hard()
+    cfg = _config(instance, 2, layers=2, width=16, heads=2, family="transformer", positions="alibi")
+    params = _perturbed(Transformer(cfg), jax.random.PRNGKey(4))
+    window = 3  # longer than the 2-episode training prompts of this config
+    ring = planner_for(cfg, params, window=window)
+    assert isinstance(ring, RingLlmPlanner) and ring.window == window
+    fresh = FreshWindowForward(params=params, config=cfg, window=window)
+    run = dict(num_episodes=6, num_seeds=16, measure_tv=True, log_points=np.arange(1, 7), progress=False)
+    runs = [simulate(jax.random.PRNGKey(5), instance, eps_llm(p, 0.5), **run) for p in (ring, fresh)]
+    np.testing.assert_allclose(runs[0].tv_to_bail, runs[1].tv_to_bail, atol=1e-5)
+    np.testing.assert_array_equal(runs[0].gap_regret, runs[1].gap_regret)
+    assert np.nanstd(runs[0].tv_to_bail) > 1e-3
+    with pytest.raises(ValueError, match="window: must be an integer >= 1, got 0"):
+        planner_for(cfg, params, window=0)
+    with pytest.raises(ValueError, match="only an ALiBi transformer's window can be set"):
+        planner_for(_config(instance, 2, family="recurrent"), params, window=4)
+    with pytest.raises(ValueError, match="positions: expected one of absolute, alibi, got 'rope'"):
+        _config(instance, 2, positions="rope")

@@ -13,13 +13,14 @@ from flax import struct
 from jaxbail import belief as filt
 from jaxbail.instance import Instance
 from jaxbail.llm.checkpoint import check_instance_sizes, load_checkpoint
-from jaxbail.llm.model import KVCache, ModelConfig, Recurrent, RecurrentState, Transformer
+from jaxbail.llm.model import KVCache, ModelConfig, Recurrent, RecurrentState, RingCache, Transformer
 from jaxbail.planners.base import Context, Planner, mixture_over_belief
 from jaxbail.planners.core import EpsilonGreedy, epsilon_greedy
 from jaxbail.runner import simulate
 from jaxbail.stats import curve_ci, mean_ci
 
-__all__ = ["LlmState", "LlmPlanner", "RecurrentLlmPlanner", "planner_for", "llm_planner_from_checkpoint",
+__all__ = ["LlmState", "LlmPlanner", "RecurrentLlmPlanner", "RingLlmPlanner", "RingState",
+            "planner_for", "llm_planner_from_checkpoint",
            "eps_llm", "WindowedBail", "deployment_delta",
            "delta_estimate"]
 
@@ -160,21 +161,97 @@ class RecurrentLlmPlanner(Planner):
         return self._skip_logits(state, self.config.sep)
 
 
-def planner_for(config: ModelConfig, params: Any) -> "LlmPlanner | RecurrentLlmPlanner":
-    """The ``llm`` planner of ``config.family`` with these weights."""
-    cls = RecurrentLlmPlanner if config.family == "recurrent" else LlmPlanner
-    return cls(params=params, config=config)
+class RingState(NamedTuple):
+    """Per-seed state of :class:`RingLlmPlanner`: its :class:`~jaxbail.llm.model.RingCache`, the next position."""
+
+    cache: RingCache
+    position: jax.Array
 
 
-def llm_planner_from_checkpoint(path: str | Path, instance: Instance) -> "LlmPlanner | RecurrentLlmPlanner":
+class RingLlmPlanner(Planner):
+    """An ALiBi transformer (``positions="alibi"``) decoding into a ring-buffer cache of ``window`` episodes.
+
+    In episode ``k`` the model sees ``BOS``, the last ``window - 1`` complete episodes and the
+    current one (as :class:`LlmPlanner` after its slides), but a slide costs nothing: the token of
+    stream position ``p`` overwrites ring slot ``(p - 1) mod (window E)``, and keys of dropped
+    episodes are masked out. Each token costs one
+    :meth:`~jaxbail.llm.model.Transformer.ring_step`; ``window`` may exceed the training prompts'
+    ``context_episodes``.
+
+    Attributes:
+      params: the weights (traced). config: the model config (static). window: episodes in the ring (static).
+    """
+
+    params: Any
+    config: ModelConfig = struct.field(pytree_node=False)
+    window: int = struct.field(pytree_node=False, default=4)
+
+    @property
+    def model(self) -> Transformer:
+        return Transformer(self.config)
+
+    def _feed(self, state: RingState, token: jax.Array) -> tuple[jax.Array, RingState]:
+        episode_tokens = self.config.episode_tokens
+        episode = (state.position - 1) // episode_tokens
+        first_visible = 1 + jnp.maximum(episode - self.window + 1, 0) * episode_tokens
+        logits, cache = self.model.ring_step(self.params, state.cache, jnp.asarray(token, jnp.int32),
+                                             state.position, first_visible)
+        return logits, RingState(cache, state.position + 1)
+
+    def _skip_logits(self, state: RingState, token: jax.Array) -> RingState:
+        return self._feed(state, token)[1]
+
+    def init(self, key: jax.Array, ctx: Context) -> RingState:
+        """The ring with ``BOS`` at position 0."""
+        del key, ctx
+        cache = self.model.ring_cache(self.params, self.window * self.config.episode_tokens)
+        return RingState(cache, jnp.ones((), jnp.int32))
+
+    def act(self, state: RingState, ctx: Context) -> tuple[jax.Array, RingState]:
+        """Feed ``g_h`` (after the first step) and ``o_{h+1}``; the softmax ``[G]`` of the logits at ``o_{h+1}``."""
+        subgoal_token = self.config.num_observations + ctx.prev_subgoal
+        state = jax.lax.cond(ctx.step > 0, self._skip_logits, lambda s, t: s, state, subgoal_token)
+        logits, state = self._feed(state, ctx.observation)
+        return jax.nn.softmax(logits), state
+
+    def end_episode(self, state: RingState, ctx: Context) -> RingState:
+        """Feed ``g_H``, ``o_{H+1}`` and ``SEP``."""
+        state = self._skip_logits(state, self.config.num_observations + ctx.prev_subgoal)
+        state = self._skip_logits(state, ctx.observation)
+        return self._skip_logits(state, self.config.sep)
+
+
+def planner_for(config: ModelConfig, params: Any, window: int | None = None) -> Planner:
+    """The ``llm`` planner of ``config``'s family and positions with these weights.
+
+    Args:
+      window: episodes in the context of an ALiBi transformer (default: its training prompts'
+        ``context_episodes``); not accepted for the others (absolute positions fix the window, the
+        recurrent model has none).
+    """
+    if config.family == "recurrent" or config.positions == "absolute":
+        if window is not None:
+            raise ValueError(f"window: only an ALiBi transformer's window can be set (this model: {config.family}, "
+                             f"{config.positions} positions)")
+        cls = RecurrentLlmPlanner if config.family == "recurrent" else LlmPlanner
+        return cls(params=params, config=config)
+    window = config.context_episodes if window is None else window
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+        raise ValueError(f"window: must be an integer >= 1, got {window!r}")
+    return RingLlmPlanner(params=params, config=config, window=window)
+
+
+def llm_planner_from_checkpoint(path: str | Path, instance: Instance, window: int | None = None) -> Planner:
     """The ``llm`` planner of a checkpoint's model family, checked against ``instance``'s sizes.
+
+    ``window``: see :func:`planner_for`.
 
     Raises:
       CheckpointError: bad path or files, or sizes that differ from ``instance``'s (the message names them).
     """
     config, params, trained_on, _ = load_checkpoint(path)
     check_instance_sizes(path, trained_on, instance)
-    return planner_for(config, params)
+    return planner_for(config, params, window)
 
 
 def eps_llm(inner: Planner, scale: float = 0.1, power: float = 0.0, explore: Any = None) -> EpsilonGreedy:

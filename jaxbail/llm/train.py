@@ -145,7 +145,7 @@ def train(instance: Instance, *, num_trajectories: int | None = None, layers: in
           steps: int | None = None, batch: int | None = None, lr: float | None = None, seed: int = 0,
           warmup: int | None = None, weight_decay: float = 0.01, heldout: int | None = None,
           eval_every: int | None = None, behaviour: Any = None, preset: str = "default",
-          model: str = "transformer", progress: bool | None = None,
+          model: str = "transformer", positions: str = "absolute", progress: bool | None = None,
           log: Callable[[str], None] | None = None) -> TrainResult:
     """Pretrain a model (transformer or recurrent) on ``instance`` and measure its held-out ``delta`` to exact BAIL.
 
@@ -160,6 +160,8 @@ def train(instance: Instance, *, num_trajectories: int | None = None, layers: in
       preset: name in :data:`PRESETS` (:data:`RECURRENT_PRESETS` for the recurrent family) supplying every
         setting left ``None``.
       model: the family, ``"transformer"`` or ``"recurrent"`` (:attr:`ModelConfig.family`).
+      positions: the transformer's positions, ``"absolute"`` or ``"alibi"`` (:attr:`ModelConfig.positions`;
+        ignored by the recurrent family, which has none).
       heldout: number of held-out prompts. eval_every: steps between held-out evaluations.
       behaviour: the behaviour policy, see :func:`~jaxbail.llm.data.parse_behaviour` (default uniform);
         the held-out prompts use the same one.
@@ -182,7 +184,8 @@ def train(instance: Instance, *, num_trajectories: int | None = None, layers: in
         raise ValueError(f"heldout: need at least 2 prompts for an interval, got {s['heldout']}")
     config = ModelConfig(num_observations=instance.num_observations, num_subgoals=instance.num_subgoals,
                          horizon=instance.horizon, context_episodes=int(s["context_episodes"]),
-                         layers=int(s["layers"]), width=int(s["width"]), heads=int(s["heads"]), family=model)
+                         layers=int(s["layers"]), width=int(s["width"]), heads=int(s["heads"]), family=model,
+                         positions="absolute" if model == "recurrent" else positions)
     model = build_model(config)
     data_key, heldout_key, init_key, batch_key = training_keys(seed)
 
@@ -232,6 +235,7 @@ def train(instance: Instance, *, num_trajectories: int | None = None, layers: in
         "num_trajectories": int(s["num_trajectories"]), "context_episodes": config.context_episodes,
         "steps": total_steps, "batch": int(s["batch"]), "lr": float(s["lr"]), "warmup": int(s["warmup"]),
         "weight_decay": float(weight_decay), "seed": int(seed), "preset": preset, "family": config.family,
+        "positions": config.positions,
         "behaviour": "uniform" if behaviour is None else behaviour if isinstance(behaviour, str)
         else np.asarray(behaviour).tolist(),
         "num_params": count_params(params), "train_seconds": seconds, "final_loss": history["loss"][-1],
