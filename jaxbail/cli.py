@@ -116,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     repro.add_argument("--quick", action="store_true", help="fewer seeds and episodes (under 3 minutes)")
     repro.add_argument("--out", metavar="DIR", default="results/reproduce", help="output directory")
 
-    pre = sub.add_parser("pretrain", help="pretrain the transformer planner (llm) on an instance; save a checkpoint")
+    pre = sub.add_parser("pretrain", help="pretrain the LLM planner (llm; recurrent or transformer) on an instance; "
+                         "save a checkpoint")
     _add_instance_args(pre)
     pre.add_argument("--out", required=True, metavar="CKPT", help="weights file to write (CKPT.msgpack; the "
                      "model config, instance and training record go to the side file CKPT.json)")
