@@ -12,7 +12,7 @@ import pytest
 from flax import struct
 
 from jaxbail.instances import hard
-from jaxbail.llm.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, side_file
+from jaxbail.llm.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, shipped_checkpoint, side_file
 from jaxbail.llm.data import bail_targets, parse_behaviour, sample_prompts
 from jaxbail.llm.model import ModelConfig, Recurrent, Transformer, build_model
 from jaxbail.llm.planner import (
@@ -370,3 +370,15 @@ def test_ring_planner_in_the_runner_matches_fresh_forwards_and_its_window_exceed
         planner_for(_config(instance, 2, family="recurrent"), params, window=4)
     with pytest.raises(ValueError, match="positions: expected one of absolute, alibi, got 'rope'"):
         _config(instance, 2, positions="rope")
+
+
+def test_shipped_recurrent_checkpoints_are_small_and_load_as_the_recurrent_planner():
+    instance = hard()
+    for name in ("hard-recurrent",):
+        path = shipped_checkpoint(name)
+        assert path.stat().st_size < 4 * 2**20
+        config, _, trained_on, record = load_checkpoint(path, instance)
+        assert config.family == "recurrent" and trained_on.sizes == instance.sizes
+        assert isinstance(llm_planner_from_checkpoint(path, instance), RecurrentLlmPlanner)
+        assert record["deployment"]["planner"] == "llm" and record["deployment"]["seeds"] >= 256
+        assert record["window_only"]["delta"] == 0.0
