@@ -101,11 +101,11 @@ def families(args) -> None:
     shipped = llm_planner_from_checkpoint(shipped_checkpoint("hard"), instance)
     alibi = dataclasses.replace(shipped.config, positions="alibi")
     alibi_params = Transformer(alibi).init_params(jax.random.PRNGKey(0))
-    planners = {"transformer absolute K=4 (shipped, re-encodes)": shipped,
+    planners = {"recurrent (hard-recurrent)": llm_planner_from_checkpoint(shipped_checkpoint("hard-recurrent"),
+                                                                         instance),
                 "transformer alibi ring K=4": planner_for(alibi, alibi_params, window=4),
-                "transformer alibi ring K=64": planner_for(alibi, alibi_params, window=64),
-                "recurrent (hard-recurrent)": llm_planner_from_checkpoint(shipped_checkpoint("hard-recurrent"),
-                                                                         instance)}
+                "transformer absolute K=4 (shipped, re-encodes)": shipped,
+                "transformer alibi ring K=64": planner_for(alibi, alibi_params, window=64)}
     bail = time_planner(instance, Bail(), args.seeds, args.episodes, args.repeats)
     rows = {"bail": bail}
     print(f"hard: {args.seeds} seeds x {args.episodes} episodes; bail {bail['seed_steps_per_s']:.3g} seed-steps/s",
