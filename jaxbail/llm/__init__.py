@@ -1,4 +1,4 @@
-"""The pretrained LLM planner (SPEC 7; transformer and recurrent families): data, model, training, checkpoints and the ``llm`` planner."""
+"""The pretrained LLM planner (SPEC 7; transformer and recurrent families): data, model, training, checkpoints."""
 
 from jaxbail.llm.checkpoint import (
     CheckpointError,
