@@ -8,6 +8,13 @@ posterior computed in both runs (the runner always filters). Steady state: the f
 ``T`` exceeds the checkpoint's context ``K``, so the llm timing includes the per-episode
 window slide (one full forward over the kept tokens) in every episode after the ``K``-th.
 
+``--families`` (issue 10) times the model families on ``hard`` instead: the shipped absolute-position
+transformer (re-encodes at every slide), the ALiBi transformer with its ring-buffer cache (windows
+of 4 and 64 episodes) and the recurrent model (the shipped ``hard-recurrent`` weights). Speed does not
+depend on the weights, so the ALiBi rows use freshly initialised weights of the shipped hard
+transformer's size (2 layers, width 64, 4 heads). Record ``uptime`` beside the numbers: on a
+shared machine they are provisional.
+
 Usage::
 
     python benchmarks/llm_throughput.py
@@ -25,7 +32,8 @@ import jax
 
 from jaxbail.instances import hard, random_instance
 from jaxbail.llm.checkpoint import shipped_checkpoint
-from jaxbail.llm.planner import llm_planner_from_checkpoint
+from jaxbail.llm.model import Transformer
+from jaxbail.llm.planner import llm_planner_from_checkpoint, planner_for
 from jaxbail.planners.core import Bail
 from jaxbail.runner import simulate
 
@@ -60,7 +68,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", choices=sorted(INSTANCES), action="append")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--families", action="store_true", help="time the model families on hard (issue 10)")
     args = parser.parse_args()
+    if args.families:
+        return families(args)
     rows = {}
     for name in args.only or list(INSTANCES):
         instance = INSTANCES[name]()
@@ -77,6 +88,36 @@ def main() -> None:
               f"llm {out['llm']['first_call_s']:.1f} s", flush=True)
     meta = {"seeds": args.seeds, "episodes": args.episodes, "repeats": args.repeats, "device": str(jax.devices()[0]),
             "results": rows}
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(meta, f, indent=1)
+
+
+def families(args) -> None:
+    import dataclasses
+    import os
+
+    instance = hard()
+    shipped = llm_planner_from_checkpoint(shipped_checkpoint("hard"), instance)
+    alibi = dataclasses.replace(shipped.config, positions="alibi")
+    alibi_params = Transformer(alibi).init_params(jax.random.PRNGKey(0))
+    planners = {"recurrent (hard-recurrent)": llm_planner_from_checkpoint(shipped_checkpoint("hard-recurrent"),
+                                                                         instance),
+                "transformer alibi ring K=4": planner_for(alibi, alibi_params, window=4),
+                "transformer absolute K=4 (shipped, re-encodes)": shipped,
+                "transformer alibi ring K=64": planner_for(alibi, alibi_params, window=64)}
+    bail = time_planner(instance, Bail(), args.seeds, args.episodes, args.repeats)
+    rows = {"bail": bail}
+    print(f"hard: {args.seeds} seeds x {args.episodes} episodes; bail {bail['seed_steps_per_s']:.3g} seed-steps/s",
+          flush=True)
+    for name, planner in planners.items():
+        row = time_planner(instance, planner, args.seeds, args.episodes, args.repeats)
+        row["over_bail"] = row["seed_steps_per_s"] / bail["seed_steps_per_s"]
+        rows[name] = row
+        print(f"  {name}: {row['seed_steps_per_s']:.3g} seed-steps/s = {row['over_bail']:.4f} of bail "
+              f"(first call {row['first_call_s']:.1f} s)", flush=True)
+    meta = {"seeds": args.seeds, "episodes": args.episodes, "repeats": args.repeats,
+            "device": str(jax.devices()[0]), "loadavg": os.getloadavg(), "results": rows}
     if args.json:
         with open(args.json, "w") as f:
             json.dump(meta, f, indent=1)

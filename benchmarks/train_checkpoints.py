@@ -49,6 +49,16 @@ SETTINGS = {
         train=dict(preset="default", num_trajectories=n, context_episodes=5, steps=3000, width=64, layers=2,
                    heads=4, behaviour="dirichlet", seed=0),
     ) for n in (1024, 4096)},
+    # the recurrent family (issue 10): the quick preset's recipe (16-episode eps_bail-style prompts), and the
+    # same with a behaviour that never plays hard's probe (claim 4's coverage contrast)
+    "hard-recurrent": dict(
+        instance=lambda: hard(),
+        train=dict(model="recurrent", preset="quick", seed=0),
+    ),
+    "hard-recurrent-no-probe": dict(
+        instance=lambda: hard(),
+        train=dict(model="recurrent", preset="quick", behaviour="no-probe", seed=0),
+    ),
 }
 
 

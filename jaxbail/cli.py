@@ -139,7 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     repro.add_argument("--quick", action="store_true", help="fewer seeds and episodes (under 3 minutes)")
     repro.add_argument("--out", metavar="DIR", default="results/reproduce", help="output directory")
 
-    pre = sub.add_parser("pretrain", help="pretrain the transformer planner (llm) on an instance; save a checkpoint")
+    pre = sub.add_parser("pretrain", help="pretrain the LLM planner (llm; recurrent or transformer) on an instance; "
+                         "save a checkpoint")
     _add_instance_args(pre)
     pre.add_argument("--out", required=True, metavar="CKPT", help="weights file to write (CKPT.msgpack; the "
                      "model config, instance and training record go to the side file CKPT.json)")
@@ -155,8 +156,15 @@ def build_parser() -> argparse.ArgumentParser:
                              ("--deploy-seeds", "NS", "seeds of the deployment delta measurement (default 1024)")):
         pre.add_argument(flag, type=_positive_int(flag), metavar=meta, help=text)
     pre.add_argument("--lr", type=float, metavar="LR", help="peak learning rate (warmup-cosine schedule)")
-    pre.add_argument("--behaviour", metavar="B", help="behaviour policy of the data: uniform (default) or "
-                     "dirichlet[:ALPHA] (a task-independent table per prompt)")
+    pre.add_argument("--model", default="recurrent", metavar="FAMILY",
+                     help="model family: recurrent (default; reads the whole history in O(1) memory per token) "
+                     "or transformer (a K-episode window)")
+    pre.add_argument("--positions", default="alibi", metavar="P",
+                     help="transformer positions: alibi (default; a ring-buffer cache, no re-encoding when the "
+                     "window slides) or absolute (learned embeddings, the shipped transformer checkpoints)")
+    pre.add_argument("--behaviour", metavar="B", help="behaviour policy of the data: uniform (the transformer's "
+                     "default), dirichlet[:ALPHA] (a task-independent table per prompt), eps-bail[:EPS] (BAIL's own "
+                     "play with exploring episodes; the recurrent default), never-play:G or no-probe (hard's probe)")
     pre.add_argument("--seed", type=seed_arg("--seed"), default=0, metavar="K", help="the PRNG seed")
     pre.add_argument("--no-progress", action="store_true", help="never show a progress bar")
 
@@ -474,8 +482,13 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     if args.lr is not None and not (args.lr > 0 and math.isfinite(args.lr)):
         raise UsageError(f"--lr must be a finite number > 0, got {args.lr:g}")
     from jaxbail.llm.checkpoint import side_file
+    from jaxbail.llm.model import FAMILIES, POSITIONS
     from jaxbail.validate import check_writable
 
+    if args.model not in FAMILIES:
+        raise UsageError(f"--model: expected one of {', '.join(FAMILIES)}, got {args.model!r}")
+    if args.positions not in POSITIONS:
+        raise UsageError(f"--positions: expected one of {', '.join(POSITIONS)}, got {args.positions!r}")
     out = Path(args.out)
     check_writable(out, "--out")  # before training: a run that cannot be saved is not started
     check_writable(side_file(out), "--out (its side file)")
@@ -490,7 +503,8 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
 
     options = {"num_trajectories": args.trajectories, "layers": args.layers, "width": args.width,
                "heads": args.heads, "context_episodes": args.context_episodes, "steps": args.steps,
-               "batch": args.batch, "heldout": args.heldout, "lr": args.lr, "behaviour": args.behaviour}
+               "batch": args.batch, "heldout": args.heldout, "lr": args.lr, "behaviour": args.behaviour,
+               "model": args.model, "positions": args.positions}
     options = {k: v for k, v in options.items() if v is not None}
     deploy = {"deploy_episodes": args.deploy_episodes or 20, "deploy_seeds": args.deploy_seeds or 1024}
     try:
@@ -502,7 +516,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     rec = result.record
     from jaxbail.validate import dumps_json
 
-    print(dumps_json({"checkpoint": str(out), "num_params": rec["num_params"],
+    print(dumps_json({"checkpoint": str(out), "model": args.model, "num_params": rec["num_params"],
                       "train_seconds": rec["train_seconds"], "final_loss": rec["final_loss"],
                       **{part: {k: rec[part][k] for k in ("delta", "lo", "hi")}
                          for part in ("heldout", "deployment", "window_only")}}))

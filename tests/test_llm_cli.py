@@ -87,7 +87,14 @@ def test_eps_llm_carries_the_practical_bound_with_the_delta_measured_in_the_run(
     (["pretrain", "--instance", "hard", "--out", "x.msgpack", "--width", "10", "--heads", "4"],
      "pretrain: width: must be a multiple of heads = 4, got 10"),
     (["pretrain", "--instance", "hard", "--out", "x.msgpack", "--behaviour", "greedy"],
-     "pretrain: behaviour: expected 'uniform', 'dirichlet[:ALPHA]' or an array, got 'greedy'"),
+     "pretrain: behaviour: expected 'uniform', 'dirichlet[:ALPHA]', 'eps-bail[:EPS]', 'never-play:G', 'no-probe' "
+     "or an array, got 'greedy'"),
+    (["pretrain", "--instance", "hard", "--out", "x.msgpack", "--model", "lstm"],
+     "--model: expected one of transformer, recurrent, got 'lstm'"),
+    (["pretrain", "--instance", "hard", "--out", "x.msgpack", "--model", "transformer", "--positions", "rope"],
+     "--positions: expected one of absolute, alibi, got 'rope'"),
+    (["pretrain", "--instance", "hard", "--out", "x.msgpack", "--behaviour", "never-play:7"],
+     "pretrain: behaviour: subgoal 7 out of range [0, 3]"),
     (["pretrain", "--instance", "hard", "--out", "x.msgpack", "--steps", "0"],
      "--steps must be a positive integer, got 0"),
     (["pretrain", "--instance", "hard", "--out", "x.msgpack", "--lr", "-1"],
@@ -182,3 +189,26 @@ def test_claim4_llm_linear_verdict_follows_the_numbers():
     assert verdict_llm_linear(**ok)["supported"]
     assert not verdict_llm_linear(**{**ok, "slope": 0.9})["supported"]
     assert not verdict_llm_linear(**{**ok, "per_episode": 3.0})["near_bail_line"]
+
+
+def test_pretrain_records_the_family_and_a_mismatched_checkpoint_is_one_line_exit_2(tiny_checkpoint, capsys,
+                                                                                     tmp_path):
+    side = json.loads(tiny_checkpoint.with_suffix(".json").read_text())
+    assert side["model_config"]["family"] == "recurrent" and side["record"]["family"] == "recurrent"
+    assert side["record"]["behaviour"] == "eps-bail"  # the recurrent presets' data
+    # the transformer family, ALiBi positions by default: run picks the ring-buffer planner from the side file
+    path = tmp_path / "t.msgpack"
+    assert main(["pretrain", *SMALL_HARD, "--out", str(path), "--model", "transformer", *TINY_TRAINING]) == 0
+    capsys.readouterr()
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert meta["model_config"]["family"] == "transformer" and meta["model_config"]["positions"] == "alibi"
+    code, out, err = run_cli(capsys, "run", *SMALL_HARD, "--planner", "eps_llm", "--eps", "0.3", "--checkpoint",
+                             str(path), "--episodes", "4", "--seeds", "4", "--json", "--no-progress")
+    assert code == 0, err
+    # the side file names the other family: the weights do not fit, one line and exit 2
+    meta["model_config"]["family"] = "recurrent"
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    code, out, err = run_cli(capsys, "run", *SMALL_HARD, "--planner", "llm", "--checkpoint", str(path),
+                             "--episodes", "3", "--seeds", "2", "--no-progress")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "do not match the model config (family 'recurrent')" in err

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from jaxbail import claims, theory
-from jaxbail.claims import claim1, claim2, claim3, claim3_rate, claim4, memory_length
+from jaxbail.claims import claim1, claim2, claim3, claim4, memory_length
 from jaxbail.cli import main
 
 SWEEP = """

@@ -13,7 +13,7 @@ import numpy as np
 from flax import serialization
 
 from jaxbail.instance import Instance, InstanceError, instance_from_dict, instance_to_dict
-from jaxbail.llm.model import ModelConfig, Transformer
+from jaxbail.llm.model import FAMILIES, ModelConfig, build_model
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "check_instance_sizes", "side_file",
            "shipped_checkpoint", "default_checkpoint", "SHIPPED", "CHECKPOINT_DIR"]
@@ -27,6 +27,10 @@ SHIPPED: dict[str, str] = {
     # the same instance and model trained on N = 1,024 and 4,096 prompts (claim 4's pretraining-error series)
     "random-n1024": "random-z4-s4-g3-h4-n1024.msgpack",
     "random-n4096": "random-z4-s4-g3-h4-n4096.msgpack",
+    # the recurrent family on hard (reads the whole history), from eps_bail-style data (the quick preset) and
+    # from data that never plays the probe (claim 4's coverage contrast)
+    "hard-recurrent": "hard-recurrent.msgpack",
+    "hard-recurrent-no-probe": "hard-recurrent-no-probe.msgpack",
 }
 """Checkpoints shipped in the package, by name (files in :data:`CHECKPOINT_DIR`)."""
 
@@ -124,6 +128,11 @@ def load_checkpoint(path: str | Path, instance: Instance | None = None) -> tuple
         raise CheckpointError(f"checkpoint: cannot read side file {str(meta_path)!r}: {err}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint: {str(meta_path)!r} is not a {FORMAT} side file")
+    model_config = meta.get("model_config")
+    family = model_config.get("family", "transformer") if isinstance(model_config, dict) else "transformer"
+    if family not in FAMILIES:
+        raise CheckpointError(f"checkpoint: {str(meta_path)!r} names an unknown model family {family!r} "
+                              f"(known: {', '.join(FAMILIES)})")
     try:
         config = ModelConfig.from_dict(meta["model_config"])
         trained_on = instance_from_dict(meta["instance"])
@@ -132,7 +141,7 @@ def load_checkpoint(path: str | Path, instance: Instance | None = None) -> tuple
     if (config.num_observations, config.num_subgoals, config.horizon) != (
             trained_on.num_observations, trained_on.num_subgoals, trained_on.horizon):
         raise CheckpointError(f"checkpoint: {str(meta_path)!r}: model config O, G, H disagree with its instance")
-    target = jax.eval_shape(Transformer(config).init_params, jax.random.PRNGKey(0))
+    target = jax.eval_shape(build_model(config).init_params, jax.random.PRNGKey(0))
     weights = path.read_bytes()
     if "weights_sha256" in meta:
         import hashlib
@@ -147,7 +156,8 @@ def load_checkpoint(path: str | Path, instance: Instance | None = None) -> tuple
     try:
         params = serialization.from_state_dict(target, raw)
     except (KeyError, ValueError, TypeError) as err:
-        raise CheckpointError(f"checkpoint: weights {str(path)!r} do not match the model config: {err}") from None
+        raise CheckpointError(f"checkpoint: weights {str(path)!r} do not match the model config "
+                              f"(family {config.family!r}): {err}") from None
     mismatched = [jax.tree_util.keystr(where) for (where, want), got in
                   zip(jax.tree_util.tree_flatten_with_path(target)[0], jax.tree.leaves(params))
                   if tuple(want.shape) != tuple(np.shape(got))]

@@ -54,6 +54,10 @@ class Tokens(NamedTuple):
     mask: jax.Array
 
 
+EPS_BAIL_LOW = 0.02
+"""Smallest per-prompt exploration probability of the ``"eps-bail"`` behaviour (log-uniform on ``[0.02, 1]``)."""
+
+
 def uniform_behaviour(num_subgoals: int) -> jax.Array:
     """``[G]`` the default behaviour policy: uniform over subgoals."""
     return jnp.full((num_subgoals,), 1.0 / num_subgoals, jnp.float32)
@@ -65,16 +69,48 @@ def parse_behaviour(behaviour: Any, instance: Instance) -> tuple[str, jax.Array]
     ``None`` or ``"uniform"``: uniform over subgoals. An array ``[G]`` (the same distribution at every
     observation) or ``[O, G]`` (a distribution per current observation). ``"dirichlet"`` or
     ``"dirichlet:ALPHA"``: each prompt draws its own table ``[O, G]``, every row from
-    ``Dirichlet(ALPHA)`` (default 1), independently of the task. Returns ``kind`` ``"fixed"`` with the
-    ``[O, G]`` table, or ``"dirichlet"`` with ``table = [ALPHA]``.
+    ``Dirichlet(ALPHA)`` (default 1), independently of the task. ``"never-play:G"``: uniform over
+    every subgoal but ``G`` (a data set that never covers ``G``); ``"no-probe"``: the same for the
+    last subgoal, which is ``hard``'s probe. ``"eps-bail"`` or ``"eps-bail:EPS"``: eps_bail's own
+    play (see :func:`sample_prompts`) with exploration probability ``EPS`` in ``[0, 1]`` per episode,
+    or, without ``EPS``, a per-prompt ``eps`` drawn log-uniformly from ``[EPS_BAIL_LOW, 1]``.
+    Returns ``kind`` ``"fixed"`` with the ``[O, G]`` table, ``"dirichlet"`` with ``table = [ALPHA]``,
+    or ``"eps-bail"`` with ``table = [EPS]`` (``[-1]`` for the per-prompt draw).
     """
     num_obs, num_subgoals = instance.num_observations, instance.num_subgoals
     if behaviour is None or (isinstance(behaviour, str) and behaviour == "uniform"):
         return "fixed", jnp.broadcast_to(uniform_behaviour(num_subgoals), (num_obs, num_subgoals))
     if isinstance(behaviour, str):
         name, _, arg = behaviour.partition(":")
+        if name in ("never-play", "no-probe"):
+            if name == "no-probe" and arg:
+                raise ValueError(f"behaviour: 'no-probe' takes no argument, got {behaviour!r}")
+            text = arg if name == "never-play" else str(num_subgoals - 1)
+            try:
+                never = int(text)
+            except ValueError:
+                raise ValueError(f"behaviour: expected never-play:G with a subgoal index G, "
+                                 f"got {behaviour!r}") from None
+            if not 0 <= never < num_subgoals:
+                raise ValueError(f"behaviour: subgoal {never} out of range [0, {num_subgoals - 1}]")
+            if num_subgoals < 2:
+                raise ValueError("behaviour: never-play needs at least 2 subgoals")
+            row = np.full(num_subgoals, 1.0 / (num_subgoals - 1))
+            row[never] = 0.0
+            return "fixed", jnp.asarray(np.broadcast_to(row, (num_obs, num_subgoals)), jnp.float32)
+        if name == "eps-bail":
+            if not arg:
+                return "eps-bail", jnp.asarray([-1.0], jnp.float32)
+            try:
+                eps = float(arg)
+            except ValueError:
+                raise ValueError(f"behaviour: bad exploration probability in {behaviour!r}") from None
+            if not 0 <= eps <= 1:
+                raise ValueError(f"behaviour: the eps-bail exploration probability must be in [0, 1], got {eps:g}")
+            return "eps-bail", jnp.asarray([eps], jnp.float32)
         if name != "dirichlet":
-            raise ValueError(f"behaviour: expected 'uniform', 'dirichlet[:ALPHA]' or an array, got {behaviour!r}")
+            raise ValueError(f"behaviour: expected 'uniform', 'dirichlet[:ALPHA]', 'eps-bail[:EPS]', 'never-play:G', "
+                             f"'no-probe' or an array, got {behaviour!r}")
         try:
             alpha = float(arg) if arg else 1.0
         except ValueError:
@@ -102,8 +138,14 @@ def sample_prompts(key: jax.Array, instance: Instance, num_prompts: int, context
     one, and a prompt does not depend on how many are drawn beside it. The task is drawn from
     the prior once per prompt; each episode resets the state (``s_1 ~ mu_z``); the behaviour
     policy never depends on the task (only on the current observation and, for ``"dirichlet"``,
-    on a per-prompt draw independent of the task), so the subgoals carry no evidence about the
-    task and the Bayes-optimal next-label predictor is exact BAIL.
+    on a per-prompt draw independent of the task; for ``"eps-bail"`` on the history), so the
+    subgoals carry no evidence about the task beyond what the history shows, and the
+    Bayes-optimal next-label predictor is exact BAIL.
+
+    ``"eps-bail"``: at the start of each episode a coin with probability ``eps`` decides whether
+    the whole episode is played uniformly at random (exploring, as eps_bail's exploration) or by
+    exact BAIL of the history so far (the exact filter of :mod:`jaxbail.belief` with the task
+    marginal carried between episodes, BAIL drawn from its mixture over the experts).
 
     Args:
       behaviour: see :func:`parse_behaviour` (default uniform over subgoals).
@@ -115,6 +157,9 @@ def sample_prompts(key: jax.Array, instance: Instance, num_prompts: int, context
     if num_prompts < 1 or context_episodes < 1:
         raise ValueError(f"num_prompts and context_episodes must be >= 1, got {num_prompts} and {context_episodes}")
     kind, table = parse_behaviour(behaviour, instance)
+    if kind == "eps-bail":
+        return _sample_eps_bail(key, instance.replace(name=""), table, jnp.int32(first_prompt), num_prompts,
+                                context_episodes, expert_temperature)
     keys = _prompt_keys(key, jnp.int32(first_prompt), num_prompts)
     return sample_rollouts(keys, instance.replace(name=""), table, context_episodes, expert_temperature, kind)
 
@@ -170,6 +215,48 @@ def sample_rollouts(keys, model: Instance, table, num_episodes: int, temperature
         return Prompts(task, states, obs, subgoals, labels)
 
     return jax.vmap(one)(keys)
+
+
+@functools.partial(jax.jit, static_argnums=(4, 5, 6))
+def _sample_eps_bail(key, model: Instance, table, first_prompt, num_prompts: int, num_episodes: int,
+                     temperature: float | None) -> Prompts:
+    env = SingleActor.prepare(model)
+    policy = compute_experts(model, temperature).policy  # [H, Z, S, G]
+    horizon = model.horizon
+    per_episode = 3 + 4 * horizon
+    num_subgoals = model.num_subgoals
+    uniform = uniform_behaviour(num_subgoals)
+
+    def one(index):
+        prompt_key = jax.random.fold_in(key, index)
+        u = jax.random.uniform(prompt_key, (2 + num_episodes * per_episode,))
+        eps = jnp.where(table[0] >= 0, table[0], EPS_BAIL_LOW ** (1.0 - u[1]))
+        task = draw_from_probs(model.prior, u[0])
+
+        def episode(log_task, u_ep):
+            exploring = u_ep[2 + 4 * horizon] < eps
+            state, obs0 = env.reset(task, u_ep[0], u_ep[1])
+            belief = filt.begin_episode(model, log_task, obs0).belief
+
+            def step(carry, h):
+                state, obs, belief = carry
+                label = draw_from_probs(policy[h, task, state], u_ep[2 + 4 * h])
+                play = jnp.where(exploring, uniform, mixture_over_belief(belief, policy[h]))
+                subgoal = draw_from_probs(play, u_ep[3 + 4 * h])
+                next_state, next_obs = env.step(task, state, subgoal, u_ep[4 + 4 * h], u_ep[5 + 4 * h])
+                belief = filt.update(model, belief, subgoal, next_obs).belief
+                return (next_state, next_obs, belief), (state, subgoal, next_obs, label)
+
+            (last, _, belief), (states, subgoals, obs, labels) = jax.lax.scan(
+                step, (state, obs0, belief), jnp.arange(horizon))
+            states = jnp.concatenate([states, last[None]])
+            return belief.log_task, (states, jnp.concatenate([obs0[None], obs]), subgoals, labels)
+
+        _, (states, obs, subgoals, labels) = jax.lax.scan(
+            episode, filt.prior_log_task(model.prior), u[2:].reshape(num_episodes, per_episode))
+        return Prompts(task, states, obs, subgoals, labels)
+
+    return jax.vmap(one)(first_prompt + jnp.arange(num_prompts))
 
 
 def decision_positions(horizon: int, context_episodes: int) -> np.ndarray:

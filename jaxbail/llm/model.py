@@ -20,7 +20,12 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-__all__ = ["ModelConfig", "KVCache", "Transformer"]
+__all__ = ["ModelConfig", "KVCache", "RingCache", "alibi_slopes", "POSITIONS", "Transformer",
+           "Recurrent", "RecurrentState", "FAMILIES", "build_model"]
+
+FAMILIES = ("transformer", "recurrent")
+POSITIONS = ("absolute", "alibi")
+"""Model families, chosen by :attr:`ModelConfig.family` (``jaxbail pretrain --model``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +42,17 @@ class ModelConfig:
       context_episodes: ``K``, episodes that fit in the context.
       layers, width, heads: transformer depth, model width ``D``, attention heads (``D % heads == 0``).
       mlp_ratio: hidden width of the MLP as a multiple of ``D``.
+      positions: the transformer's positions: ``"absolute"`` (learned embeddings of positions
+        ``0..C-1``; side files without the key) or ``"alibi"``: no position embedding; attention
+        scores get ``-slope_head * (i - j)`` for query ``i`` and key ``j >= 1``, and 0 for the ``BOS``
+        key at 0 (an attention sink); every layer but the last attends only to ``BOS`` and its own
+        episode, the last one across episodes. A token's keys and values then depend on its own
+        episode only, and scores on distances only, so dropping the oldest episode leaves every kept
+        key as a fresh forward over the kept episodes would compute it: a ring-buffer cache with
+        no re-encoding, whose window can be longer at deployment than in training.
+      family: ``"transformer"`` (:class:`Transformer`, the default: side files written before the
+        recurrent family existed have no ``family`` key) or ``"recurrent"`` (:class:`Recurrent`, whose
+        ``context_episodes`` is only the length of its training prompts: it reads any history).
     """
 
     num_observations: int
@@ -47,8 +63,14 @@ class ModelConfig:
     width: int = 64
     heads: int = 4
     mlp_ratio: int = 4
+    family: str = "transformer"
+    positions: str = "absolute"
 
     def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise ValueError(f"family: expected one of {', '.join(FAMILIES)}, got {self.family!r}")
+        if self.positions not in POSITIONS:
+            raise ValueError(f"positions: expected one of {', '.join(POSITIONS)}, got {self.positions!r}")
         for name in ("num_observations", "num_subgoals", "horizon", "context_episodes", "layers", "width",
                      "heads", "mlp_ratio"):
             value = getattr(self, name)
@@ -135,11 +157,15 @@ class _Block(nn.Module):
         x = x + self.proj(attended.reshape(x.shape))
         return x + self.mlp_out(nn.gelu(self.mlp_in(self.ln_mlp(x))))
 
-    def __call__(self, x):
-        """``x [T, D]`` -> (``[T, D]``, keys ``[T, heads, hd]``, values ``[T, heads, hd]``), causal."""
+    def __call__(self, x, bias=None):
+        """``x [T, D]`` -> (``[T, D]``, keys ``[T, heads, hd]``, values ``[T, heads, hd]``), causal.
+
+        ``bias``: ``[heads, T, T]`` added to the scores (ALiBi), or ``None``."""
         q, k, v = self._qkv(x)
         length = x.shape[0]
         scores = jnp.einsum("qhd,khd->hqk", q, k) / math.sqrt(self.config.head_dim)
+        if bias is not None:
+            scores = scores + bias
         causal = jnp.tril(jnp.ones((length, length), bool))
         weights = jax.nn.softmax(jnp.where(causal, scores, -jnp.inf), axis=-1)
         return self._finish(x, jnp.einsum("hqk,khd->qhd", weights, v)), k, v
@@ -155,6 +181,49 @@ class _Block(nn.Module):
         weights = jax.nn.softmax(jnp.where(visible, scores, -jnp.inf), axis=-1)
         return self._finish(x, jnp.einsum("hk,khd->hd", weights, values)), keys, values
 
+    def ring_step(self, x, keys, values, slot, bias):
+        """One token ``x [D]`` written at ``slot`` of the ring ``keys, values [1 + W, heads, hd]`` (slot 0: ``BOS``).
+
+        ``bias [heads, 1 + W]``: the ALiBi bias of every slot, ``-inf`` where not visible.
+        """
+        q, k, v = self._qkv(x)
+        at = jnp.arange(keys.shape[0]) == slot
+        keys = jnp.where(at[:, None, None], k, keys)
+        values = jnp.where(at[:, None, None], v, values)
+        scores = jnp.einsum("hd,khd->hk", q, keys) / math.sqrt(self.config.head_dim) + bias
+        weights = jax.nn.softmax(scores, axis=-1)
+        return self._finish(x, jnp.einsum("hk,khd->hd", weights, values)), keys, values
+
+
+def alibi_slopes(heads: int) -> jax.Array:
+    """``[heads]`` ALiBi slopes ``2^(-8 (h + 1) / heads)`` (Press et al., 2022)."""
+    return jnp.asarray([2.0 ** (-8.0 * (h + 1) / heads) for h in range(heads)], jnp.float32)
+
+
+def alibi_bias(heads: int, query_positions: jax.Array, key_positions: jax.Array) -> jax.Array:
+    """``[heads, Q, K]`` bias ``-slope (i - j)``, and 0 for the ``BOS`` key (position 0, the sink)."""
+    distance = (query_positions[:, None] - key_positions[None, :]).astype(jnp.float32)
+    bias = -alibi_slopes(heads)[:, None, None] * distance[None]
+    return jnp.where(key_positions[None, None, :] == 0, 0.0, bias)
+
+
+def episode_of(positions: jax.Array, episode_tokens: int) -> jax.Array:
+    """0-based episode of each stream position (``BOS`` at 0: ``-1``)."""
+    return jnp.where(positions >= 1, (positions - 1) // episode_tokens, -1)
+
+
+class RingCache(NamedTuple):
+    """Ring-buffer cache of an ALiBi transformer (one sequence): slot 0 holds ``BOS``, slots ``1..W`` a ring.
+
+    Attributes:
+      keys, values: ``[layers, 1 + W, heads, head_dim]``.
+      positions: ``[1 + W]`` int32 stream position of each slot's token (``-1``: never written).
+    """
+
+    keys: jax.Array
+    values: jax.Array
+    positions: jax.Array
+
 
 class _Net(nn.Module):
     """Token + learned absolute position embeddings, pre-LN blocks, final LN, head over the ``G`` subgoals."""
@@ -164,17 +233,29 @@ class _Net(nn.Module):
     def setup(self) -> None:
         cfg = self.config
         self.token_embed = nn.Embed(cfg.vocab_size, cfg.width, embedding_init=nn.initializers.normal(0.02))
-        self.position_embed = nn.Embed(cfg.context_tokens, cfg.width, embedding_init=nn.initializers.normal(0.02))
+        if cfg.positions == "absolute":
+            self.position_embed = nn.Embed(cfg.context_tokens, cfg.width,
+                                           embedding_init=nn.initializers.normal(0.02))
         self.blocks = [_Block(cfg) for _ in range(cfg.layers)]
         self.ln_out = nn.LayerNorm()
         self.head = nn.Dense(cfg.num_subgoals)
 
     def __call__(self, tokens):
         """``tokens [T]`` (``T <= C``, positions ``0..T-1``) -> (logits ``[T, G]``, cache of the ``T`` positions)."""
-        x = self.token_embed(tokens) + self.position_embed(jnp.arange(tokens.shape[0]))
+        positions = jnp.arange(tokens.shape[0])
+        x = self.token_embed(tokens)
+        bias = None
+        if self.config.positions == "absolute":
+            x = x + self.position_embed(positions)
+        else:
+            bias = alibi_bias(self.config.heads, positions, positions)
+            episode = episode_of(positions, self.config.episode_tokens)
+            local = (episode[:, None] == episode[None, :]) | (positions[None, :] == 0)
+            local_bias = jnp.where(local[None], bias, -jnp.inf)
         keys, values = [], []
-        for block in self.blocks:
-            x, k, v = block(x)
+        for layer, block in enumerate(self.blocks):
+            last = layer == len(self.blocks) - 1
+            x, k, v = block(x, None if bias is None else bias if last else local_bias)
             keys.append(k)
             values.append(v)
         return self.head(self.ln_out(x)), KVCache(jnp.stack(keys), jnp.stack(values))
@@ -188,6 +269,29 @@ class _Net(nn.Module):
             keys.append(k)
             values.append(v)
         return self.head(self.ln_out(x)), KVCache(jnp.stack(keys), jnp.stack(values))
+
+    def ring_step(self, token, position, cache: RingCache, first_visible):
+        """ALiBi: one token at stream ``position >= 1`` into ring slot ``1 + (position - 1) % W``.
+
+        Keys at stream positions ``< first_visible`` (the dropped episodes) are masked out.
+        """
+        ring = cache.positions.shape[0] - 1
+        slot = 1 + (position - 1) % ring
+        positions = jnp.where(jnp.arange(ring + 1) == slot, position, cache.positions)
+        written = (positions == 0) | (positions <= position)
+        episode_start = 1 + episode_of(position, self.config.episode_tokens) * self.config.episode_tokens
+        visible = written & ((positions == 0) | (positions >= first_visible))
+        local = written & ((positions == 0) | (positions >= episode_start))
+        bias = alibi_bias(self.config.heads, position[None], positions)[:, 0]
+        x = self.token_embed(token)
+        keys, values = [], []
+        for layer, block in enumerate(self.blocks):
+            mask = visible if layer == len(self.blocks) - 1 else local
+            x, k, v = block.ring_step(x, cache.keys[layer], cache.values[layer], slot,
+                                      jnp.where(mask[None], bias, -jnp.inf))
+            keys.append(k)
+            values.append(v)
+        return self.head(self.ln_out(x)), RingCache(jnp.stack(keys), jnp.stack(values), positions)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -240,6 +344,183 @@ class Transformer:
           logits ``[G]`` and the cache with ``position`` written.
         """
         return self.net.apply(params, token, position, cache, method=_Net.step)
+
+    def ring_cache(self, params: Any, window_tokens: int) -> RingCache:
+        """ALiBi: a ring of ``W = window_tokens`` slots with ``BOS`` fed (slot 0, position 0)."""
+        if self.config.positions != "alibi":
+            raise ValueError("ring_cache: needs positions='alibi' (absolute positions do not survive a slide)")
+        cfg = self.config
+        _, bos = self.prefill(params, jnp.full((1,), cfg.bos, jnp.int32))
+        shape = (cfg.layers, window_tokens, cfg.heads, cfg.head_dim)
+        keys = jnp.concatenate([bos.keys, jnp.zeros(shape, jnp.float32)], axis=1)
+        values = jnp.concatenate([bos.values, jnp.zeros(shape, jnp.float32)], axis=1)
+        positions = jnp.concatenate([jnp.zeros((1,), jnp.int32), jnp.full((window_tokens,), -1, jnp.int32)])
+        return RingCache(keys, values, positions)
+
+    def ring_step(self, params: Any, cache: RingCache, token: jax.Array, position: jax.Array,
+                  first_visible: jax.Array) -> tuple[jax.Array, RingCache]:
+        """ALiBi: feed ``token`` at stream ``position`` (any ``>= 1``, unbounded), attending to ``BOS`` and the
+        ring's keys at positions ``first_visible .. position``.
+
+        Equals :meth:`forward`'s logits over ``BOS`` followed by the visible tokens (distances are the
+        same), so dropping the oldest episode is raising ``first_visible``: nothing is re-encoded.
+        """
+        return self.net.apply(params, token, jnp.asarray(position, jnp.int32), cache,
+                              jnp.asarray(first_visible, jnp.int32), method=_Net.ring_step)
+
+
+class RecurrentState(NamedTuple):
+    """State of :class:`Recurrent` after the tokens fed so far (one sequence): ``O(1)`` in their number.
+
+    Attributes:
+      prev: ``[layers, D]`` each block's normalised input at the previous token (the token shift; zeros at the start).
+      hidden: ``[layers, D]`` the gated linear recurrence ``h_t = (1 - z_t) h_{t-1} + z_t c_t`` (zeros at the start).
+      peak: ``[layers, D]`` the running maximum ``m_t = max(m_{t-1}, tanh(f_t))`` (``-1`` at the start, the
+        identity of the maximum over ``[-1, 1]``).
+    """
+
+    prev: jax.Array
+    hidden: jax.Array
+    peak: jax.Array
+
+
+GATE_BIAS = -3.0
+"""Initial bias of the write gates' logits: ``z ~ 0.05``, so an untrained state keeps ~95% per token."""
+
+
+def _gate_bias_init(width: int):
+    def init(key, shape, dtype=jnp.float32):
+        del key
+        return jnp.concatenate([jnp.full((width,), GATE_BIAS), jnp.zeros((shape[0] - width,))]).astype(dtype)
+
+    return init
+
+
+def _linear_recurrence(left, right):
+    """Composition of ``h -> a h + b`` maps (``left`` first): the associative operator of the parallel scan."""
+    a1, b1 = left
+    a2, b2 = right
+    return a1 * a2, a2 * b1 + b2
+
+
+class _RecBlock(nn.Module):
+    """Pre-LN recurrent block: ``x + proj([h, m])`` then ``x + mlp(LN(x))``.
+
+    The block's normalised input ``u_t`` and the previous one ``u_{t-1}`` (a token shift, as in RWKV,
+    so one block sees an (observation, subgoal) pair) give write-gate logits ``l_t``, a candidate ``c_t``
+    and a feature ``f_t``; ``h_t = sigmoid(-l_t) h_{t-1} + sigmoid(l_t) c_t`` (a minGRU-style diagonal
+    linear recurrence, a parallel ``associative_scan`` over the sequence in training) and
+    ``m_t = max(m_{t-1}, tanh(f_t))`` (a cumulative maximum: an event seen once is remembered
+    exactly, however long ago).
+    """
+
+    config: ModelConfig
+
+    def setup(self) -> None:
+        cfg = self.config
+        out_init = nn.initializers.normal(0.02 / math.sqrt(2 * cfg.layers))
+        self.ln = nn.LayerNorm()
+        self.mix = nn.Dense(3 * cfg.width, kernel_init=nn.initializers.normal(0.02),
+                            bias_init=_gate_bias_init(cfg.width))
+        self.proj = nn.Dense(cfg.width, kernel_init=out_init)
+        self.ln_mlp = nn.LayerNorm()
+        self.mlp_in = nn.Dense(cfg.mlp_ratio * cfg.width, kernel_init=nn.initializers.normal(0.02))
+        self.mlp_out = nn.Dense(cfg.width, kernel_init=out_init)
+
+    def _inputs(self, u, prev):
+        logits, candidate, feature = jnp.split(self.mix(jnp.concatenate([u, prev], axis=-1)), 3, axis=-1)
+        return jax.nn.sigmoid(-logits), jax.nn.sigmoid(logits) * candidate, jnp.tanh(feature)
+
+    def _finish(self, x, hidden, peak):
+        x = x + self.proj(jnp.concatenate([hidden, peak], axis=-1))
+        return x + self.mlp_out(nn.gelu(self.mlp_in(self.ln_mlp(x))))
+
+    def __call__(self, x):
+        """``x [T, D]`` -> ``[T, D]`` (causal; the state starts empty)."""
+        u = self.ln(x)
+        prev = jnp.concatenate([jnp.zeros_like(u[:1]), u[:-1]])
+        keep, inject, feature = self._inputs(u, prev)
+        _, hidden = jax.lax.associative_scan(_linear_recurrence, (keep, inject), axis=0)
+        return self._finish(x, hidden, jax.lax.cummax(feature, axis=0))
+
+    def step(self, x, prev, hidden, peak):
+        """One token ``x [D]`` -> (``[D]``, the new ``prev, hidden, peak``)."""
+        u = self.ln(x)
+        keep, inject, feature = self._inputs(u, prev)
+        hidden = keep * hidden + inject
+        peak = jnp.maximum(peak, feature)
+        return self._finish(x, hidden, peak), u, hidden, peak
+
+
+class _RecNet(nn.Module):
+    """Token embeddings (no positions: the recurrence orders the tokens), recurrent blocks, final LN, head."""
+
+    config: ModelConfig
+
+    def setup(self) -> None:
+        cfg = self.config
+        self.token_embed = nn.Embed(cfg.vocab_size, cfg.width, embedding_init=nn.initializers.normal(0.02))
+        self.blocks = [_RecBlock(cfg) for _ in range(cfg.layers)]
+        self.ln_out = nn.LayerNorm()
+        self.head = nn.Dense(cfg.num_subgoals)
+
+    def __call__(self, tokens):
+        x = self.token_embed(tokens)
+        for block in self.blocks:
+            x = block(x)
+        return self.head(self.ln_out(x))
+
+    def step(self, token, state: RecurrentState):
+        x = self.token_embed(token)
+        prev, hidden, peak = [], [], []
+        for layer, block in enumerate(self.blocks):
+            x, p, h, m = block.step(x, state.prev[layer], state.hidden[layer], state.peak[layer])
+            prev.append(p)
+            hidden.append(h)
+            peak.append(m)
+        return self.head(self.ln_out(x)), RecurrentState(jnp.stack(prev), jnp.stack(hidden), jnp.stack(peak))
+
+
+@dataclasses.dataclass(frozen=True)
+class Recurrent:
+    """The recurrent family: pure functions of ``(params, ...)`` for one :class:`ModelConfig` (``family="recurrent"``).
+
+    Its state (:class:`RecurrentState`) summarises the whole history in ``O(1)`` memory; one token
+    costs one :meth:`decode_step` however long the history. Training uses :meth:`forward` (a
+    parallel scan); ``config.context_episodes`` only sets the training prompts' length.
+    """
+
+    config: ModelConfig
+
+    @property
+    def net(self) -> _RecNet:
+        return _RecNet(self.config)
+
+    def init_params(self, key: jax.Array) -> Any:
+        return jax.jit(self.net.init)(key, jnp.zeros((self.config.context_tokens,), jnp.int32))
+
+    def forward(self, params: Any, tokens: jax.Array) -> jax.Array:
+        """Full causal forward from the empty state: ``tokens [T]`` (any ``T``) -> logits ``[T, G]``."""
+        return self.net.apply(params, tokens)
+
+    def forward_batch(self, params: Any, tokens: jax.Array) -> jax.Array:
+        """``tokens [B, T]`` -> logits ``[B, T, G]``."""
+        return jax.vmap(lambda t: self.forward(params, t))(tokens)
+
+    def empty_state(self) -> RecurrentState:
+        """The state before any token (``prev, hidden`` zeros, ``peak`` -1)."""
+        cfg = self.config
+        zeros = jnp.zeros((cfg.layers, cfg.width), jnp.float32)
+        return RecurrentState(zeros, zeros, jnp.full_like(zeros, -1.0))
+
+    def decode_step(self, params: Any, state: RecurrentState, token: jax.Array) -> tuple[jax.Array, RecurrentState]:
+        """Feed one ``token``: logits ``[G]`` after it (:meth:`forward`'s at that position) and the new state."""
+        return self.net.apply(params, token, state, method=_RecNet.step)
+
+
+def build_model(config: ModelConfig) -> "Transformer | Recurrent":
+    """The model of ``config.family``."""
+    return Recurrent(config) if config.family == "recurrent" else Transformer(config)
 
 
 def count_params(params: Any) -> int:

@@ -17,12 +17,13 @@ from flax import struct
 from jaxbail import belief as filt
 from jaxbail.instance import Instance
 from jaxbail.llm.checkpoint import check_instance_sizes, default_checkpoint, load_checkpoint
-from jaxbail.llm.model import KVCache, ModelConfig, Transformer
+from jaxbail.llm.model import KVCache, ModelConfig, Recurrent, RecurrentState, RingCache, Transformer
 from jaxbail.planners.base import Context, Planner, mixture_over_belief
 from jaxbail.planners.core import EpsilonGreedy, epsilon_greedy
 from jaxbail.planners.registry import PlannerEntry, register
 
-__all__ = ["LlmState", "LlmPlanner", "llm_planner_from_checkpoint", "eps_llm", "WindowedBail"]
+__all__ = ["LlmState", "LlmPlanner", "RecurrentLlmPlanner", "RingLlmPlanner", "RingState", "planner_for",
+           "llm_planner_from_checkpoint", "eps_llm", "WindowedBail"]
 
 
 class LlmState(NamedTuple):
@@ -117,18 +118,144 @@ class LlmPlanner(Planner):
         return self._skip_logits(state, self.config.sep)
 
 
-def llm_planner_from_checkpoint(path: str | Path, instance: Instance) -> LlmPlanner:
-    """An :class:`LlmPlanner` from a checkpoint, checked against ``instance``'s sizes.
+class RecurrentLlmPlanner(Planner):
+    """A pretrained recurrent model (``family="recurrent"``) reading the whole tokenised history.
+
+    The token stream is the transformer's (``BOS``, then per episode ``o_1 g_1 .. o_H g_H o_{H+1}
+    SEP``) but there is no window: the planner's state is the model's
+    :class:`~jaxbail.llm.model.RecurrentState` (``O(1)`` in the history's length), and every token
+    costs one :meth:`~jaxbail.llm.model.Recurrent.decode_step`, in every episode.
+
+    Attributes:
+      params: the weights (traced leaves). config: the :class:`~jaxbail.llm.model.ModelConfig` (static).
+    """
+
+    params: Any
+    config: ModelConfig = struct.field(pytree_node=False)
+
+    @property
+    def model(self) -> Recurrent:
+        return Recurrent(self.config)
+
+    def _feed(self, state: RecurrentState, token: jax.Array) -> tuple[jax.Array, RecurrentState]:
+        return self.model.decode_step(self.params, state, jnp.asarray(token, jnp.int32))
+
+    def _skip_logits(self, state: RecurrentState, token: jax.Array) -> RecurrentState:
+        return self._feed(state, token)[1]
+
+    def init(self, key: jax.Array, ctx: Context) -> RecurrentState:
+        """The empty state with ``BOS`` fed."""
+        del key, ctx
+        return self._skip_logits(self.model.empty_state(), self.config.bos)
+
+    def act(self, state: RecurrentState, ctx: Context) -> tuple[jax.Array, RecurrentState]:
+        """Feed ``g_h`` (after the first step) and ``o_{h+1}``; the softmax ``[G]`` of the logits at ``o_{h+1}``."""
+        subgoal_token = self.config.num_observations + ctx.prev_subgoal
+        state = jax.lax.cond(ctx.step > 0, self._skip_logits, lambda s, t: s, state, subgoal_token)
+        logits, state = self._feed(state, ctx.observation)
+        return jax.nn.softmax(logits), state
+
+    def end_episode(self, state: RecurrentState, ctx: Context) -> RecurrentState:
+        """Feed ``g_H``, ``o_{H+1}`` and ``SEP``."""
+        state = self._skip_logits(state, self.config.num_observations + ctx.prev_subgoal)
+        state = self._skip_logits(state, ctx.observation)
+        return self._skip_logits(state, self.config.sep)
+
+
+class RingState(NamedTuple):
+    """Per-seed state of :class:`RingLlmPlanner`: its :class:`~jaxbail.llm.model.RingCache`, the next position."""
+
+    cache: RingCache
+    position: jax.Array
+
+
+class RingLlmPlanner(Planner):
+    """An ALiBi transformer (``positions="alibi"``) decoding into a ring-buffer cache of ``window`` episodes.
+
+    In episode ``k`` the model sees ``BOS``, the last ``window - 1`` complete episodes and the
+    current one (as :class:`LlmPlanner` after its slides), but a slide costs nothing: the token of
+    stream position ``p`` overwrites ring slot ``(p - 1) mod (window E)``, and keys of dropped
+    episodes are masked out. Each token costs one
+    :meth:`~jaxbail.llm.model.Transformer.ring_step`; ``window`` may exceed the training prompts'
+    ``context_episodes``.
+
+    Attributes:
+      params: the weights (traced). config: the model config (static). window: episodes in the ring (static).
+    """
+
+    params: Any
+    config: ModelConfig = struct.field(pytree_node=False)
+    window: int = struct.field(pytree_node=False, default=4)
+
+    @property
+    def model(self) -> Transformer:
+        return Transformer(self.config)
+
+    def _feed(self, state: RingState, token: jax.Array) -> tuple[jax.Array, RingState]:
+        episode_tokens = self.config.episode_tokens
+        episode = (state.position - 1) // episode_tokens
+        first_visible = 1 + jnp.maximum(episode - self.window + 1, 0) * episode_tokens
+        logits, cache = self.model.ring_step(self.params, state.cache, jnp.asarray(token, jnp.int32),
+                                             state.position, first_visible)
+        return logits, RingState(cache, state.position + 1)
+
+    def _skip_logits(self, state: RingState, token: jax.Array) -> RingState:
+        return self._feed(state, token)[1]
+
+    def init(self, key: jax.Array, ctx: Context) -> RingState:
+        """The ring with ``BOS`` at position 0."""
+        del key, ctx
+        cache = self.model.ring_cache(self.params, self.window * self.config.episode_tokens)
+        return RingState(cache, jnp.ones((), jnp.int32))
+
+    def act(self, state: RingState, ctx: Context) -> tuple[jax.Array, RingState]:
+        """Feed ``g_h`` (after the first step) and ``o_{h+1}``; the softmax ``[G]`` of the logits at ``o_{h+1}``."""
+        subgoal_token = self.config.num_observations + ctx.prev_subgoal
+        state = jax.lax.cond(ctx.step > 0, self._skip_logits, lambda s, t: s, state, subgoal_token)
+        logits, state = self._feed(state, ctx.observation)
+        return jax.nn.softmax(logits), state
+
+    def end_episode(self, state: RingState, ctx: Context) -> RingState:
+        """Feed ``g_H``, ``o_{H+1}`` and ``SEP``."""
+        state = self._skip_logits(state, self.config.num_observations + ctx.prev_subgoal)
+        state = self._skip_logits(state, ctx.observation)
+        return self._skip_logits(state, self.config.sep)
+
+
+def planner_for(config: ModelConfig, params: Any, window: int | None = None) -> Planner:
+    """The ``llm`` planner of ``config``'s family and positions with these weights.
+
+    Args:
+      window: episodes in the context of an ALiBi transformer (default: its training prompts'
+        ``context_episodes``); not accepted for the others (absolute positions fix the window, the
+        recurrent model has none).
+    """
+    if config.family == "recurrent" or config.positions == "absolute":
+        if window is not None:
+            raise ValueError(f"window: only an ALiBi transformer's window can be set (this model: {config.family}, "
+                             f"{config.positions} positions)")
+        cls = RecurrentLlmPlanner if config.family == "recurrent" else LlmPlanner
+        return cls(params=params, config=config)
+    window = config.context_episodes if window is None else window
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+        raise ValueError(f"window: must be an integer >= 1, got {window!r}")
+    return RingLlmPlanner(params=params, config=config, window=window)
+
+
+def llm_planner_from_checkpoint(path: str | Path, instance: Instance, window: int | None = None) -> Planner:
+    """The ``llm`` planner of a checkpoint's model family, checked against ``instance``'s sizes.
+
+    ``window``: see :func:`planner_for`.
 
     Raises:
       CheckpointError: bad path or files, or sizes that differ from ``instance``'s (the message names them).
     """
     config, params, trained_on, _ = load_checkpoint(path)
     check_instance_sizes(path, trained_on, instance)
-    return LlmPlanner(params=params, config=config)
+    return planner_for(config, params, window)
 
 
-def eps_llm(inner: LlmPlanner, scale: float = 0.1, power: float = 0.0, explore: Any = None) -> EpsilonGreedy:
+def eps_llm(inner: Planner, scale: float = 0.1, power: float = 0.0, explore: Any = None) -> EpsilonGreedy:
     """``eps_llm``: :func:`jaxbail.planners.core.epsilon_greedy` around an :class:`LlmPlanner`.
 
     The LLM keeps reading the history during exploration episodes (the wrapper forwards every
@@ -184,7 +311,7 @@ class WindowedBail(Planner):
         return (ring, local)
 
 
-def _from_checkpoint(instance: Instance, checkpoint: str | Path | None = None) -> LlmPlanner:
+def _from_checkpoint(instance: Instance, checkpoint: str | Path | None = None) -> Planner:
     """The registry's builder: ``checkpoint``, or the one shipped for ``instance``."""
     return llm_planner_from_checkpoint(default_checkpoint(instance) if checkpoint is None else checkpoint, instance)
 
@@ -198,7 +325,8 @@ def _untrained(instance: Instance, key: jax.Array) -> LlmPlanner:
 
 register(PlannerEntry(
     "llm", _from_checkpoint,
-    "a pretrained transformer reading the tokenised history (a checkpoint; shipped for hard and random)",
-    eps_description="the pretrained transformer with per-episode epsilon-greedy exploration",
-    needs_checkpoint=True, single_actor_reason="the pretrained transformer reads one Actor's history",
+    "a pretrained sequence model (transformer or recurrent) reading the tokenised history (a checkpoint; "
+    "shipped for hard and random)",
+    eps_description="the pretrained model with per-episode epsilon-greedy exploration",
+    needs_checkpoint=True, single_actor_reason="the pretrained model reads one Actor's history",
     key_free=True, stand_in=_untrained))

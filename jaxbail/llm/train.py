@@ -14,11 +14,11 @@ import optax
 
 from jaxbail.instance import Instance
 from jaxbail.llm.data import Tokens, bail_targets, decision_positions, sample_prompts, tokenize
-from jaxbail.llm.model import ModelConfig, Transformer, count_params
+from jaxbail.llm.model import FAMILIES, ModelConfig, Recurrent, Transformer, build_model, count_params
 from jaxbail.stats import mean_ci
 
-__all__ = ["PRESETS", "TrainResult", "HeldOut", "train", "pretrain", "make_heldout", "evaluate_delta",
-           "training_keys", "dataset_loss"]
+__all__ = ["PRESETS", "RECURRENT_PRESETS", "TrainResult", "HeldOut", "train", "pretrain", "make_heldout",
+           "evaluate_delta", "training_keys", "dataset_loss"]
 
 PRESETS: dict[str, dict[str, Any]] = {
     # < 5 minutes on a 2-core CPU (about 1 minute on an idle one for hard)
@@ -29,6 +29,16 @@ PRESETS: dict[str, dict[str, Any]] = {
                     batch=64, lr=2e-3, warmup=300, heldout=2048, eval_every=500),
 }
 """Named settings; every entry can be overridden by the keyword of the same name in :func:`train`."""
+
+RECURRENT_PRESETS: dict[str, dict[str, Any]] = {
+    # the recurrent family reads the whole history, so it trains on longer prompts whose behaviour
+    # looks like deployment (eps_bail-style: BAIL's own play with whole exploring episodes)
+    "quick": dict(PRESETS["quick"], num_trajectories=4096, context_episodes=16, steps=1200, batch=32,
+                  behaviour="eps-bail"),
+    "default": dict(PRESETS["default"], num_trajectories=16384, context_episodes=24, steps=4000, batch=32,
+                    behaviour="eps-bail"),
+}
+"""The presets of ``model="recurrent"`` (the transformer's, with longer prompts and eps_bail-style data)."""
 
 HELDOUT_STREAM = 1  # held-out prompts use fold_in(key, 1); training prompts fold_in(key, 0)
 
@@ -70,7 +80,7 @@ def make_heldout(key: jax.Array, instance: Instance, config: ModelConfig, num_pr
 
 
 @functools.partial(jax.jit, static_argnums=(0,))
-def _heldout_tv(model: Transformer, params, tokens, bail):
+def _heldout_tv(model: Transformer | Recurrent, params, tokens, bail):
     cfg = model.config
     positions = jnp.asarray(decision_positions(cfg.horizon, cfg.context_episodes))
     logits = model.forward_batch(params, tokens)[:, positions]  # [M, K, H, G]
@@ -82,7 +92,7 @@ def _heldout_tv(model: Transformer, params, tokens, bail):
     return tv, cross_entropy, entropy
 
 
-def evaluate_delta(model: Transformer, params: Any, heldout: HeldOut, chunk: int = 1024) -> dict[str, Any]:
+def evaluate_delta(model: Transformer | Recurrent, params: Any, heldout: HeldOut, chunk: int = 1024) -> dict[str, Any]:
     """Held-out ``delta``: mean over prompts of the mean TV(model, exact BAIL) over their ``K H`` decisions.
 
     Returns:
@@ -107,18 +117,18 @@ def training_keys(seed: int) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array
     return tuple(jax.random.fold_in(key, i) for i in (0, HELDOUT_STREAM, 2, 3))
 
 
-def dataset_loss(model: Transformer, params: Any, data: Tokens) -> float:
+def dataset_loss(model: Transformer | Recurrent, params: Any, data: Tokens) -> float:
     """Mean masked cross-entropy (nats) of ``params`` on every prompt of ``data`` (``[N, C]`` arrays)."""
     return float(jax.jit(_masked_cross_entropy, static_argnums=0)(model, params, *data))
 
 
-def _masked_cross_entropy(model: Transformer, params, tokens, targets, mask):
+def _masked_cross_entropy(model: Transformer | Recurrent, params, tokens, targets, mask):
     logits = model.forward_batch(params, tokens)
     ce = optax.softmax_cross_entropy_with_integer_labels(logits, targets)
     return jnp.sum(ce * mask) / jnp.sum(mask)
 
 
-def _make_step(model: Transformer, optimizer: optax.GradientTransformation, batch: int):
+def _make_step(model: Transformer | Recurrent, optimizer: optax.GradientTransformation, batch: int):
     @functools.partial(jax.jit, donate_argnums=(0, 1))
     def step(params, opt_state, key, data: Tokens):
         index = jax.random.randint(key, (batch,), 0, data.tokens.shape[0])
@@ -135,8 +145,9 @@ def train(instance: Instance, *, num_trajectories: int | None = None, layers: in
           steps: int | None = None, batch: int | None = None, lr: float | None = None, seed: int = 0,
           warmup: int | None = None, weight_decay: float = 0.01, heldout: int | None = None,
           eval_every: int | None = None, behaviour: Any = None, preset: str = "default",
-          progress: bool | None = None, log: Callable[[str], None] | None = None) -> TrainResult:
-    """Pretrain a transformer on ``instance`` and measure its held-out ``delta`` to exact BAIL.
+          model: str = "transformer", positions: str = "absolute", progress: bool | None = None,
+          log: Callable[[str], None] | None = None) -> TrainResult:
+    """Pretrain a model (transformer or recurrent) on ``instance`` and measure its held-out ``delta`` to exact BAIL.
 
     Data: ``num_trajectories`` prompts (``N``), each ``K = context_episodes`` behaviour-policy
     episodes of one task drawn from the prior (:func:`~jaxbail.llm.data.sample_prompts` with
@@ -146,18 +157,26 @@ def train(instance: Instance, *, num_trajectories: int | None = None, layers: in
     minibatches of ``batch`` prompts drawn with replacement.
 
     Args:
-      preset: name in :data:`PRESETS` supplying every setting left ``None``.
+      preset: name in :data:`PRESETS` (:data:`RECURRENT_PRESETS` for the recurrent family) supplying every
+        setting left ``None``.
+      model: the family, ``"transformer"`` or ``"recurrent"`` (:attr:`ModelConfig.family`).
+      positions: the transformer's positions, ``"absolute"`` or ``"alibi"`` (:attr:`ModelConfig.positions`;
+        ignored by the recurrent family, which has none).
       heldout: number of held-out prompts. eval_every: steps between held-out evaluations.
       behaviour: the behaviour policy, see :func:`~jaxbail.llm.data.parse_behaviour` (default uniform);
         the held-out prompts use the same one.
       progress: show a tqdm bar (default: only on a terminal). log: called with one line per evaluation.
     """
-    if preset not in PRESETS:
-        raise ValueError(f"preset: unknown {preset!r} (choose from {', '.join(PRESETS)})")
+    if model not in FAMILIES:
+        raise ValueError(f"model: expected one of {', '.join(FAMILIES)}, got {model!r}")
+    presets = RECURRENT_PRESETS if model == "recurrent" else PRESETS
+    if preset not in presets:
+        raise ValueError(f"preset: unknown {preset!r} (choose from {', '.join(presets)})")
     given = dict(num_trajectories=num_trajectories, layers=layers, width=width, heads=heads,
                  context_episodes=context_episodes, steps=steps, batch=batch, lr=lr, warmup=warmup,
-                 heldout=heldout, eval_every=eval_every)
-    s = {k: (PRESETS[preset][k] if v is None else v) for k, v in given.items()}
+                 heldout=heldout, eval_every=eval_every, behaviour=behaviour)
+    s = {k: (presets[preset].get(k) if v is None else v) for k, v in given.items()}
+    behaviour = s["behaviour"]
     for name in ("num_trajectories", "steps", "batch", "heldout", "eval_every"):
         if int(s[name]) < 1:
             raise ValueError(f"{name}: must be >= 1, got {s[name]}")
@@ -165,8 +184,9 @@ def train(instance: Instance, *, num_trajectories: int | None = None, layers: in
         raise ValueError(f"heldout: need at least 2 prompts for an interval, got {s['heldout']}")
     config = ModelConfig(num_observations=instance.num_observations, num_subgoals=instance.num_subgoals,
                          horizon=instance.horizon, context_episodes=int(s["context_episodes"]),
-                         layers=int(s["layers"]), width=int(s["width"]), heads=int(s["heads"]))
-    model = Transformer(config)
+                         layers=int(s["layers"]), width=int(s["width"]), heads=int(s["heads"]), family=model,
+                         positions="absolute" if model == "recurrent" else positions)
+    model = build_model(config)
     data_key, heldout_key, init_key, batch_key = training_keys(seed)
 
     start = time.perf_counter()
@@ -214,7 +234,8 @@ def train(instance: Instance, *, num_trajectories: int | None = None, layers: in
         "sizes": instance.sizes, "instance_name": instance.name,
         "num_trajectories": int(s["num_trajectories"]), "context_episodes": config.context_episodes,
         "steps": total_steps, "batch": int(s["batch"]), "lr": float(s["lr"]), "warmup": int(s["warmup"]),
-        "weight_decay": float(weight_decay), "seed": int(seed), "preset": preset,
+        "weight_decay": float(weight_decay), "seed": int(seed), "preset": preset, "family": config.family,
+        "positions": config.positions,
         "behaviour": "uniform" if behaviour is None else behaviour if isinstance(behaviour, str)
         else np.asarray(behaviour).tolist(),
         "num_params": count_params(params), "train_seconds": seconds, "final_loss": history["loss"][-1],
@@ -245,19 +266,23 @@ def pretrain(instance: Instance, path: str | Path, *, deploy_episodes: int = 20,
     """
     from jaxbail.llm.checkpoint import save_checkpoint
     from jaxbail.llm.deployment import deployment_delta
-    from jaxbail.llm.planner import LlmPlanner, WindowedBail
+    from jaxbail.llm.planner import WindowedBail, planner_for
 
     result = train(instance, log=log, **train_kwargs)
     key = jax.random.PRNGKey(DEPLOY_KEY)
     start = time.perf_counter()
-    deployed = deployment_delta(key, instance, LlmPlanner(params=result.params, config=result.config),
+    deployed = deployment_delta(key, instance, planner_for(result.config, result.params),
                                 num_episodes=deploy_episodes, num_seeds=deploy_seeds)
     seconds = time.perf_counter() - start
-    window = deployment_delta(key, instance, WindowedBail(context_episodes=result.config.context_episodes),
-                              num_episodes=deploy_episodes, num_seeds=deploy_seeds)
     record = dict(result.record)
     record["deployment"] = {"planner": "llm", "mode": "bayes", "key": DEPLOY_KEY, "seconds": seconds, **deployed}
-    record["window_only"] = {"planner": "exact BAIL restricted to the model's K-episode window", **window}
+    if result.config.family == "recurrent":  # no window: exact BAIL itself, whose delta is 0
+        window = {"delta": 0.0, "se": 0.0, "lo": 0.0, "hi": 0.0}
+        record["window_only"] = {"planner": "none: the recurrent model reads the whole history", **window}
+    else:
+        window = deployment_delta(key, instance, WindowedBail(context_episodes=result.config.context_episodes),
+                                  num_episodes=deploy_episodes, num_seeds=deploy_seeds)
+        record["window_only"] = {"planner": "exact BAIL restricted to the model's K-episode window", **window}
     record["history"] = result.history
     save_checkpoint(path, result.config, result.params, instance, record)
     if log is not None:
