@@ -314,24 +314,26 @@ def check_builtin_params(name: str, params: dict[str, Any]) -> None:
     def bad(msg: str) -> InstanceError:
         return InstanceError(msg)
 
-    from jaxbail.instances.registry import INSTANCES, parameters
+    from jaxbail.instances.registry import INSTANCES, list_valued, parameters
 
     known = parameters(name) if name in INSTANCES else {}
+    lists = list_valued(name) if name in INSTANCES else set()
     for key, value in params.items():
         if key not in known:  # an unknown name: instance_by_name's message lists the allowed ones
             continue
-        if key in ARRAY_PARAMS:
+        default = known[key].default
+        if key in ARRAY_PARAMS or (key in lists and key not in _FLOAT_PARAMS):  # from the generator's annotations
             if value is None:
                 continue
             items = value if isinstance(value, list) else [value]
             if not items or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
                                     for v in items):
                 raise bad(f"{key}: expected a list of finite numbers such as 0.5,0.3,0.2, got {_show(value)}")
-        elif key in _FLOAT_PARAMS:  # a list (coordination's per-Actor reveal) is left to the generator
+        elif key in _FLOAT_PARAMS or type(default) is float:  # a per-Actor list (coordination's reveal) too
             items = value if isinstance(value, list) and value else [value]
             if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in items):
                 raise bad(f"{key}: must be a finite number, got {_show(value)}")
-        elif key in _STR_PARAMS:
+        elif key in _STR_PARAMS or type(default) is str:
             if not isinstance(value, str):
                 raise bad(f"{key}: must be a name, got {_show(value)}")
         elif key == "seed":
@@ -339,7 +341,7 @@ def check_builtin_params(name: str, params: dict[str, Any]) -> None:
                 check_int(value, key, 0, SEED_MAX, what=" (a 32-bit PRNG seed)")
             except InputError as err:
                 raise bad(str(err).replace(f"{key} must", f"{key}: must")) from None
-        elif value is not None:  # the integer sizes: num_tasks, num_states, horizon, num_actors, ...
+        elif value is not None and type(default) is int:  # the sizes: num_tasks, num_states, horizon, ...
             if isinstance(value, bool) or not isinstance(value, int):
                 raise bad(f"{key}: must be an integer >= 1, got {_show(value)}")
             if value > INT32_MAX:

@@ -13,12 +13,13 @@ import pytest
 import reference as ref
 
 from jaxbail import belief as filt
+from jaxbail.env import kind_of
 from jaxbail.experts import compute_experts
 from jaxbail.instance import reporter_is_injective
 from jaxbail.instances import coordination, hard, random_instance
 from jaxbail.planners import Bail, Context, epsilon_greedy, make_planner
 from jaxbail.planners.bail_window import BailWindow, bail_window, check_window_belief
-from jaxbail.runner import _carried_belief, _filter, simulate, simulate_many
+from jaxbail.runner import simulate, simulate_many
 from jaxbail.window_theory import hard_params, reveal_probability, window_per_episode_hard, window_regret_hard
 
 ATOL = 2e-5
@@ -43,7 +44,7 @@ def _drive(planner, instance, episodes, key=0):
     """Feed recorded ``episodes`` (``(observations [H+1], subgoals [H])``, joint indices) through the runner's
     own filter and ``planner``'s ``begin_episode``/``act``/``end_episode``; return its ``[T, H, G]`` decisions."""
     model = instance.replace(name="")
-    flt = _filter(model, reporter_is_injective(model))
+    flt = kind_of(model).filter(model, reporter_is_injective(model))
     experts = compute_experts(model)
     i32 = lambda x: jnp.asarray(x, jnp.int32)  # noqa: E731
 
@@ -56,10 +57,10 @@ def _drive(planner, instance, episodes, key=0):
     act = jax.jit(lambda p, s, c: p.act(s, c))
     end = jax.jit(lambda p, s, c: p.end_episode(s, c))
     log_task = filt.prior_log_task(model.prior)
-    state = planner.init(jax.random.PRNGKey(key), ctx(_carried_belief(model, log_task), 0, 0, 0, -1))
+    state = planner.init(jax.random.PRNGKey(key), ctx(kind_of(model).carried_belief(model, log_task), 0, 0, 0, -1))
     out = []
     for t, (obs, goals) in enumerate(episodes):
-        state = begin(planner, state, ctx(_carried_belief(model, log_task), 0, t, obs[0], -1))
+        state = begin(planner, state, ctx(kind_of(model).carried_belief(model, log_task), 0, t, obs[0], -1))
         belief, prev, decisions = flt.begin_episode(log_task, i32(obs[0])).belief, -1, []
         for h, g in enumerate(goals):
             probs, state = act(planner, state, ctx(belief, h, t, obs[h], prev))
