@@ -46,7 +46,7 @@ def _planner(name: str, instance, value: int):
     sizes) whose traced leaves change with ``value``, like every other planner's values."""
     spec = PLANNERS[name]
     if not spec.needs_checkpoint:
-        return make_planner(name, eps_scale=0.2 + 0.3 * value, window=(1 + value) if spec.takes_window else None)
+        return make_planner(name, eps_scale=0.2 + 0.3 * value, window=2 if spec.takes_window else None)
     return spec.wrap(spec.entry.stand_in(instance, jax.random.PRNGKey(value)), 0.2 + 0.3 * value)
 
 
