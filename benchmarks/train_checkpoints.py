@@ -55,10 +55,6 @@ SETTINGS = {
         instance=lambda: hard(),
         train=dict(model="recurrent", preset="quick", seed=0),
     ),
-    "hard-recurrent-no-probe": dict(
-        instance=lambda: hard(),
-        train=dict(model="recurrent", preset="quick", behaviour="no-probe", seed=0),
-    ),
 }
 
 

@@ -81,7 +81,7 @@ def test_eps_llm_carries_the_practical_bound_with_the_delta_measured_in_the_run(
     (["run", "--instance", "hard", "--planner", "bail", "--checkpoint", "x.msgpack"],
      "--checkpoint applies to llm and eps_llm, not to 'bail'"),
     (["run", "--instance", "coordination", "--planner", "eps_llm"],
-     "--planner eps_llm: the pretrained transformer reads one Actor's history"),
+     "--planner eps_llm: the pretrained model reads one Actor's history"),
     (["pretrain", "--instance", "hard", "--out", "/no/such/dir/x.msgpack"],
      "--out: directory '/no/such/dir' does not exist"),
     (["pretrain", "--instance", "hard", "--out", "x.msgpack", "--width", "10", "--heads", "4"],

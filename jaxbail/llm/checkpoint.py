@@ -27,10 +27,8 @@ SHIPPED: dict[str, str] = {
     # the same instance and model trained on N = 1,024 and 4,096 prompts (claim 4's pretraining-error series)
     "random-n1024": "random-z4-s4-g3-h4-n1024.msgpack",
     "random-n4096": "random-z4-s4-g3-h4-n4096.msgpack",
-    # the recurrent family on hard (reads the whole history), from eps_bail-style data (the quick preset) and
-    # from data that never plays the probe (claim 4's coverage contrast)
+    # the recurrent family on hard (reads the whole history), from eps_bail-style data (the quick preset)
     "hard-recurrent": "hard-recurrent.msgpack",
-    "hard-recurrent-no-probe": "hard-recurrent-no-probe.msgpack",
 }
 """Checkpoints shipped in the package, by name (files in :data:`CHECKPOINT_DIR`)."""
 
