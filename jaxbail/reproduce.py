@@ -37,7 +37,8 @@ def markdown(records: list[dict[str, Any]], meta: dict[str, Any]) -> str:
 def reproduce(out: str | Path = "results/reproduce", quick: bool = False, log=print) -> dict[str, Any]:
     """Run every claim of :data:`jaxbail.claims.ALL`, write figures, ``summary.md`` and ``summary.json`` into
     ``out``; return the summary (``meta``, ``claims``: the records, ``figures``)."""
-    from jaxbail.sweep import atomic_write, device_name, package_versions
+    from jaxbail.sweep import device_name, package_versions
+    from jaxbail.validate import atomic_write
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
+from jaxbail.validate import atomic_write
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
@@ -331,13 +333,6 @@ def _build_instance(spec: dict[str, Any]):
     if "file" in spec:
         return load_instance(spec["file"])
     return instance_by_name(spec["name"], **spec["params"])
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """``text`` to ``path`` through a temporary file and ``os.replace`` (:func:`jaxbail.validate.atomic_write`)."""
-    from jaxbail.validate import atomic_write as write
-
-    write(path, text)
 
 
 def package_versions() -> dict[str, str]:
