@@ -55,6 +55,17 @@ SETTINGS = {
         instance=lambda: hard(),
         train=dict(model="recurrent", preset="quick", seed=0),
     ),
+    # the ALiBi transformer (ring-buffer cache, any window at deployment) on the same eps_bail-style data: the
+    # bounded-context model of the memory-length experiment (reproduce's memory_length runs it at K = 1 .. 64)
+    "hard-alibi": dict(
+        instance=lambda: hard(),
+        train=dict(model="transformer", positions="alibi", preset="quick", width=32, heads=4, layers=2,
+                   context_episodes=16, num_trajectories=4096, steps=1200, batch=32, behaviour="eps-bail", seed=0),
+    ),
+    "hard-recurrent-no-probe": dict(
+        instance=lambda: hard(),
+        train=dict(model="recurrent", preset="quick", behaviour="no-probe", seed=0),
+    ),
 }
 
 

@@ -119,3 +119,71 @@ def test_claim4_settings_rows_and_figure_carry_both_deltas(tmp_path):
     paths = claim4.figure(c4, tmp_path)
     assert [p.name for p in paths] == ["claim4_pretraining_error.png", "claim4_pretraining_error.pdf"]
     assert all(p.stat().st_size > 1000 for p in paths)
+
+
+def _coverage_entry(name, heldout, deployment, excess, excess_se=1.0, gap_se=2.0, bound=1.0):
+    ci = lambda m: [m * 0.9, m * 1.1]  # noqa: E731
+    return dict(_entry(0.5, bound), checkpoint=name, data=name, behaviour=name,
+                delta_heldout={"mean": heldout, "se": heldout * 0.05, "ci95": ci(heldout)},
+                delta={"mean": deployment, "se": deployment * 0.05, "ci95": ci(deployment)}, bound_delta=deployment,
+                excess_at_T=excess, excess_se=excess_se, excess_gap_se=gap_se)
+
+
+def test_coverage_contrast_follows_the_numbers():
+    from jaxbail.claims.claim4 import coverage_contrast
+
+    covering = _coverage_entry("hard-recurrent", 0.0036, 0.0014, 0.0)
+    shown = coverage_contrast([covering, _coverage_entry("no-probe", 0.0097, 0.58, 259.0)])
+    assert shown["shown"] and shown["heldout_understates"] and shown["deployment_breaks"] and shown["regret_breaks"]
+    assert shown["excess_gap_at_T"] == pytest.approx(259.0) and shown["excess_gap_se"] == 2.0
+    # each leg flips on its own: held-out as bad as deployment; deployment like the covering model's; no extra regret
+    for uncovered, leg in ((_coverage_entry("x", 0.58, 0.58, 259.0), "heldout_understates"),
+                           (_coverage_entry("x", 0.0005, 0.0014, 259.0), "deployment_breaks"),
+                           (_coverage_entry("x", 0.0097, 0.58, 7.9), "regret_breaks")):
+        out = coverage_contrast([covering, uncovered])
+        assert not out[leg] and not out["shown"], leg
+
+
+def test_claim4_verdict_checks_the_coverage_checkpoints_against_their_bound_and_rows_report_the_contrast(tmp_path):
+    from jaxbail.claims import claim4
+
+    hard_ok = {"run": {"slope": 1.001}, "per_episode_regret": 3.33, "bail_line_per_episode": 3.3333, "band": 0.06}
+    entries = [_coverage_entry("hard-recurrent", 0.0036, 0.0014, 0.0),
+               _coverage_entry("hard-recurrent-no-probe", 0.0097, 0.58, 259.0)]
+    coverage = {"entries": entries, "eps": 0.1, "episodes": 100, "seeds": 8,
+                "eps_bail": {"regret_mean": [0.4, 2.0, 4.0, 40.0], "regret_se": [0.1] * 4},
+                "contrast": claim4.coverage_contrast(entries)}
+    record = {"series": [_entry(0.5, 1.0)], "llm_on_hard": hard_ok, "coverage": coverage}
+    assert claim4.verdict(record) == "supported"
+    entries[1].update(_entry(1.2, 1.0))  # the uncovered model above its own absolute bound
+    assert claim4.verdict(record) == "not supported"
+    del record["coverage"]  # a record written before the coverage checkpoints: the series alone
+    assert claim4.verdict(record) == "supported"
+    entries[1].update(_entry(0.5, 1.0))
+    hard_run = {"slope": 1.0, "theory": {"kind": "exact_line"},
+                "curve": {"episodes": [1, 10, 100], "regret_mean": [3.3, 33.3, 333.0], "regret_lo": [3.2, 33.0, 330.0],
+                          "regret_hi": [3.4, 33.6, 336.0], "theory": [3.33, 33.3, 333.3]}}
+    delta = {"mean": 0.05, "se": 0.001, "ci95": [0.048, 0.052]}
+    series = [dict(_entry(0.5, 1.0), checkpoint=name, num_trajectories=n, delta=delta, delta_heldout=delta,
+                   bound_delta=0.052, excess_mean=[0.0] * 4, excess_se=[0.1] * 4, predicted=[1.0] * 4)
+              for name, n in claim4.CHECKPOINTS]
+    c4 = {"title": claim4.TITLE, "eps": 0.1, "seeds": 8, "episodes": 100, "dmax": 1.0, "instance": {"horizon": 4},
+          "series": series, "criterion": claim4.CRITERION, "verdict": "supported", "coverage": coverage,
+          "llm_on_hard": {"run": hard_run, "delta": {"mean": 0.004}, "delta_heldout": {"mean": 0.006},
+                          "per_episode_regret": 3.33, "bail_line_per_episode": 3.3333}}
+    (row,) = claim4.rows(c4)
+    assert ("hard-recurrent-no-probe delta held-out 0.0097 / deployment 0.5800, excess over eps_bail 259.0 +- 1.0"
+            in row["measured"])
+    assert "(contrast shown: held-out understates deployment True, deployment breaks True" in row["measured"]
+    assert "the two coverage checkpoints on hard" in row["criterion"]
+    paths = claim4.figure(c4, tmp_path)
+    assert all(p.stat().st_size > 1000 for p in paths)
+
+
+def test_shipped_coverage_checkpoints_share_a_recipe_but_not_the_probe():
+    from jaxbail.claims.claim4 import COVERAGE
+
+    records = [load_checkpoint(shipped_checkpoint(name))[:4] for name, _ in COVERAGE]
+    (cfg_a, _, _, rec_a), (cfg_b, _, _, rec_b) = records
+    assert cfg_a == cfg_b and cfg_a.family == "recurrent"
+    assert rec_a["behaviour"] == "eps-bail" and rec_b["behaviour"] == "no-probe"

@@ -292,26 +292,31 @@ def _perturbed(model, key, scale=0.3):
     return jax.tree.unflatten(treedef, [a + scale * jax.random.normal(k, a.shape) for a, k in zip(leaves, keys)])
 
 
-def test_ring_buffer_outputs_after_slides_equal_a_fresh_forward_over_the_kept_episodes():
+@pytest.mark.parametrize("layers, window", [(1, 2), (3, 2), (2, 1), (2, 3)])
+def test_ring_buffer_outputs_after_slides_equal_a_fresh_forward_over_the_kept_episodes(layers, window):
     instance = hard(horizon=2)
-    cfg = _config(instance, 2, layers=3, width=16, heads=2, family="transformer", positions="alibi")
+    cfg = _config(instance, 2, layers=layers, width=16, heads=2, family="transformer", positions="alibi")
     model = Transformer(cfg)
     params = _perturbed(model, jax.random.PRNGKey(3))
     assert "position_embed" not in params["params"]
-    length, window = cfg.episode_tokens, 2
+    length = cfg.episode_tokens
     stream = jax.random.randint(jax.random.PRNGKey(1), (1 + 5 * length,), 0, cfg.vocab_size).at[0].set(cfg.bos)
     step = jax.jit(model.ring_step)
     forward = jax.jit(model.forward)
-    cache = model.ring_cache(params, window * length)
+    cache = model.ring_cache(params, window)
+    assert cache.keys.shape == (cfg.layers, cfg.heads, 1 + length, cfg.head_dim)
+    assert cache.ring_keys.shape == (cfg.heads, (window - 1) * length, cfg.head_dim)
     slid = 0
     for position in range(1, stream.shape[0]):
-        episode = (position - 1) // length
+        episode, offset = divmod(position - 1, length)
         first = 1 + max(0, episode - window + 1) * length
-        logits, cache = step(params, cache, stream[position], position, first)
+        logits, cache = step(params, cache, stream[position], episode, offset)
+        if offset == length - 1:
+            cache = model.ring_close(cache, episode)
         fresh = jnp.concatenate([stream[:1], stream[first:position + 1]])  # BOS + the kept episodes, from position 0
         np.testing.assert_allclose(np.asarray(logits), np.asarray(forward(params, fresh)[-1]), atol=2e-5, rtol=1e-5)
         slid += first > 1
-    assert slid == 3 * length  # episodes 2, 3, 4 ran after a slide
+    assert slid == (5 - window) * length  # episodes window .. 4 ran after a slide
     with pytest.raises(ValueError, match="needs positions='alibi'"):
         Transformer(_config(instance, 2, family="transformer")).ring_cache(params, 4)
 

@@ -10,6 +10,12 @@ Two measurements with the shipped checkpoints (no training):
   exact BAIL measured on its own decisions in the same run (exploration episodes left out).
 * **llm without exploration on** ``hard``: the same linear regret as BAIL's exact line, up to the
   model's ``delta``.
+* **Coverage** (:data:`COVERAGE`): on ``hard``, eps_llm with two recurrent checkpoints of one recipe, one
+  pretrained on data that plays the probe and one on data that never does. The second's held-out delta
+  is as small as the first's (its pretraining distribution never asks about the probe), while along
+  eps_llm's own decisions, where exploration plays the probe, its deployment delta and its regret
+  break. Both stay under the absolute bound computed with their own deployment delta; the contrast
+  (:func:`coverage_contrast`) is reported and drawn, not part of the verdict.
 
 Two deltas per checkpoint (SPEC 6, "two deltas, never mixed up"): the **held-out pretraining error**
 (:func:`heldout_delta`: mean TV to exact BAIL on fresh prompts from the checkpoint's own pretraining
@@ -55,6 +61,10 @@ RANDOM = {"num_tasks": 4, "num_states": 4, "num_subgoals": 3, "horizon": 4}
 CHECKPOINTS = (("random-n1024", 1024), ("random-n4096", 4096), ("random", 65536))
 """Shipped checkpoints of the N series, by name, with their number of pretraining prompts."""
 HARD = {"num_tasks": 3, "horizon": 5}
+COVERAGE = (("hard-recurrent", "eps_bail-style data: exploration covers the probe"),
+            ("hard-recurrent-no-probe", "a behaviour that never plays the probe"))
+"""Claim 4's coverage contrast on ``hard``: two shipped recurrent checkpoints of one recipe whose pretraining data
+differ only in whether the probe (the subgoal that reveals the task) is ever played."""
 MIN_EPISODE = 10
 """The regret is checked against the absolute bound at every logged ``T >= MIN_EPISODE``."""
 HELDOUT_KEY = 20261203
@@ -63,11 +73,13 @@ DELTA_NOTE = ("the bound uses the deployment delta (TV to exact BAIL along the p
               "end): SPEC 6's practical term charges (1-eps) H Dmax per unit of TV at the decisions deployment "
               "takes; the held-out pretraining error is measured on the behaviour policy's histories, which "
               "deployment does not visit in the same proportions, so it is reported beside it but bounds nothing")
-CRITERION = ("for every checkpoint Reg(eps_llm) <= eps T H + H Dmax C/(eps eta) + (1-eps) T H delta Dmax "
+CRITERION = ("for every checkpoint (the N series on random and the two coverage checkpoints on hard) "
+             "Reg(eps_llm) <= eps T H + H Dmax C/(eps eta) + (1-eps) T H delta Dmax "
              f"(+4 SE) at every logged T >= {MIN_EPISODE} (SPEC 6's absolute bound), with delta the upper 95% end of "
              "the deployment delta measured in the run; llm on hard: |slope - 1| <= 0.05 and per-episode "
              "regret within H delta Dmax (+4 SE) of BAIL's exact line. Reported, not checked: the paired "
-             "excess against (1-eps) T H delta Dmax (a heuristic comparison) and whether it grows with delta")
+             "excess against (1-eps) T H delta Dmax (a heuristic comparison) and whether it grows with delta, "
+             "and the coverage contrast (held-out delta fine, deployment delta and regret broken)")
 
 
 def heldout_delta(checkpoint, num_prompts: int, key: int = HELDOUT_KEY) -> dict[str, Any]:
@@ -75,7 +87,7 @@ def heldout_delta(checkpoint, num_prompts: int, key: int = HELDOUT_KEY) -> dict[
     pretraining distribution (its instance and behaviour policy, from the side file) of the mean TV
     between the model and exact BAIL over the prompt's decisions (SPEC 7), with its 95% interval."""
     from jaxbail.llm.checkpoint import load_checkpoint
-    from jaxbail.llm.model import Transformer
+    from jaxbail.llm.model import build_model
     from jaxbail.llm.train import evaluate_delta, make_heldout
 
     config, params, trained_on, record = load_checkpoint(checkpoint)
@@ -83,7 +95,7 @@ def heldout_delta(checkpoint, num_prompts: int, key: int = HELDOUT_KEY) -> dict[
     behaviour = None if behaviour in (None, "uniform") else behaviour if isinstance(behaviour, str) else \
         np.asarray(behaviour)
     held = make_heldout(jax.random.PRNGKey(key), trained_on, config, int(num_prompts), behaviour)
-    out = evaluate_delta(Transformer(config), params, held)
+    out = evaluate_delta(build_model(config), params, held)
     return {"mean": out["delta"], "se": out["se"], "ci95": [out["lo"], out["hi"]], "prompts": int(num_prompts),
             "behaviour": record.get("behaviour", "uniform")}
 
@@ -156,6 +168,64 @@ def verdict_excess(series: list[dict[str, Any]]) -> dict[str, Any]:
     return {"under": under, "all_under": all(under), "delta_separated": separated,
             "excess_gap_at_T": gap, "excess_gap_se": largest["diff_se_to_smallest"], "shrinks": shrinks,
             "supported": all(under) and shrinks}
+
+
+def coverage_contrast(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """The coverage contrast (reported, not the verdict), from the two :data:`COVERAGE` entries (covering first).
+
+    ``heldout_understates``: the non-covering model's held-out delta (upper 95% end) lies below its own
+    deployment delta (lower 95% end): checked on its pretraining distribution it looks better than it
+    plays; ``deployment_breaks``: its deployment delta's 95% interval lies above the covering model's;
+    ``regret_breaks``: its paired excess over eps_bail at ``T`` exceeds the covering model's by more than
+    4 SE of the paired difference.
+    """
+    covering, uncovered = entries
+    understates = uncovered["delta_heldout"]["ci95"][1] < uncovered["delta"]["ci95"][0]
+    deployment_breaks = uncovered["delta"]["ci95"][0] > covering["delta"]["ci95"][1]
+    gap = uncovered["excess_at_T"] - covering["excess_at_T"]
+    regret_breaks = gap > 4 * uncovered["excess_gap_se"]
+    return {"heldout_understates": bool(understates), "deployment_breaks": bool(deployment_breaks),
+            "regret_breaks": bool(regret_breaks), "excess_gap_at_T": float(gap),
+            "excess_gap_se": float(uncovered["excess_gap_se"]),
+            "shown": bool(understates and deployment_breaks and regret_breaks)}
+
+
+def _coverage(settings: dict[str, Any], key: jax.Array, progress: bool) -> dict[str, Any]:
+    """eps_llm on ``hard`` with the :data:`COVERAGE` checkpoints beside eps_bail (paired seeds)."""
+    from jaxbail.llm.checkpoint import load_checkpoint, shipped_checkpoint
+
+    env = hard(**HARD)
+    eps = float(settings["eps"])
+    t_total, seeds = settings["hard_episodes"], settings["hard_seeds"]
+    llms = [make_planner("eps_llm", eps_scale=eps, instance=env, checkpoint=shipped_checkpoint(name))
+            for name, _ in COVERAGE]
+    runs = simulate_many(key, [env] * len(llms), llms, num_episodes=t_total, num_seeds=seeds, measure_tv=True,
+                         progress=progress)
+    base = simulate(key, env, make_planner("eps_bail", eps_scale=eps), num_episodes=t_total, num_seeds=seeds,
+                    progress=progress)
+    num_prompts = int(settings["heldout_prompts"])
+    entries = []
+    for (name, data), run, planner in zip(COVERAGE, runs, llms):
+        delta = _delta(run)
+        delta_hi = min(1.0, max(0.0, delta["ci95"][1]))
+        regret_mean, _, regret_hi = stats.curve_ci(run.gap_regret)
+        excess = stats.mean_ci(run.gap_regret[:, -1] - base.gap_regret[:, -1])
+        behaviour = load_checkpoint(shipped_checkpoint(name))[3].get("behaviour", "uniform")
+        entries.append({"checkpoint": name, "data": data, "behaviour": behaviour, "delta": delta,
+                        "delta_heldout": heldout_delta(shipped_checkpoint(name), num_prompts),
+                        "bound_delta": delta_hi, "episodes": run.episodes.tolist(),
+                        "regret_mean": regret_mean.tolist(),
+                        "regret_se": ((regret_hi - regret_mean) / stats.Z95).tolist(),
+                        "bound": absolute_bound_curve(env, planner, run.episodes, delta_hi).tolist(),
+                        "excess_at_T": excess.mean, "excess_se": excess.se, "_final": run.gap_regret[:, -1]})
+    paired = entries[1].pop("_final") - entries[0].pop("_final")
+    for entry in entries:
+        entry["excess_gap_se"] = float(paired.std(ddof=1) / math.sqrt(paired.size))
+    base_mean, _, base_hi = stats.curve_ci(base.gap_regret)
+    return {"instance": {"name": "hard", **HARD}, "eps": eps, "episodes": t_total, "seeds": seeds,
+            "entries": entries, "eps_bail": {"regret_mean": base_mean.tolist(),
+                                             "regret_se": ((base_hi - base_mean) / stats.Z95).tolist()},
+            "absolute_check": verdict_absolute(entries), "contrast": coverage_contrast(entries)}
 
 
 def verdict_llm_linear(per_episode: float, per_episode_se: float, slope: float, line: float, horizon: int,
@@ -235,6 +305,7 @@ def run(settings: dict[str, Any], *, progress: bool = False) -> dict[str, Any]:
         "dmax": dmax, "eps_bail_bound": bound.value, "eps_bail_regret": float(base.gap_regret[:, -1].mean()),
         "series": series, "excess_check": check, "excess_check_is": "a heuristic comparison, not a bound",
         "absolute_check": absolute, "delta_note": DELTA_NOTE,
+        "coverage": _coverage(settings, key, progress),
         "llm_on_hard": {"instance": {"name": "hard", **HARD}, "run": llm_summary, "delta": hard_delta,
                         "delta_heldout": heldout_delta(shipped_checkpoint("hard"), num_prompts),
                         "per_episode_regret": per_episode.mean, "per_episode_regret_se": per_episode.se,
@@ -249,11 +320,14 @@ def verdict(result: dict[str, Any]) -> str:
     """Supported when :func:`verdict_absolute` of the series holds (every checkpoint's regret under SPEC 6's
     absolute bound with the deployment delta, recomputed from the recorded curves) and ``llm`` on ``hard`` is
     linear and within its band of BAIL's line (:func:`verdict_llm_linear`'s checks, from the recorded band).
-    The paired excess (:func:`verdict_excess`) is a heuristic comparison and does not enter."""
+    The coverage checkpoints' regret is checked against the same bound (records written before they existed
+    have none). The paired excess (:func:`verdict_excess`) and the coverage contrast are reported and do
+    not enter."""
     h = result["llm_on_hard"]
     linear = (abs(h["run"]["slope"] - 1.0) <= 0.05
               and abs(h["per_episode_regret"] - h["bail_line_per_episode"]) <= h["band"])
-    return "supported" if verdict_absolute(result["series"])["supported"] and linear else "not supported"
+    checked = result["series"] + result.get("coverage", {}).get("entries", [])
+    return "supported" if verdict_absolute(checked)["supported"] and linear else "not supported"
 
 
 def figure(c4: dict[str, Any], out_dir: Path) -> list[Path]:
@@ -262,7 +336,9 @@ def figure(c4: dict[str, Any], out_dir: Path) -> list[Path]:
     llm vs BAIL on hard."""
     from jaxbail.plot import curve_from_summary, pyplot, regret_panel, save_figure
 
-    fig, (ax0, ax1, ax2, ax3) = pyplot().subplots(1, 4, figsize=(21, 4.6))
+    coverage = c4.get("coverage")
+    fig, axes = pyplot().subplots(1, 5 if coverage else 4, figsize=(26 if coverage else 21, 4.6))
+    ax0, ax1, ax2, ax3 = axes[:4]
     colors = ["tab:red", "tab:orange", "tab:blue"]
     for color, entry in zip(colors, c4["series"]):  # the verdict: regret under SPEC 6's absolute bound
         t = np.asarray(entry["episodes"], float)
@@ -321,9 +397,32 @@ def figure(c4: dict[str, Any], out_dir: Path) -> list[Path]:
     regret_panel(ax3, [curve_from_summary(hard_run, f"llm measured, slope {hard_run['slope']:.3f}")], guide=False,
                  title=f"hard: llm without exploration (delta {c4['llm_on_hard']['delta']['mean']:.4f}); "
                        "theory: BAIL's line")
+    if coverage:
+        _coverage_panel(axes[4], coverage)
     fig.suptitle("Claim 4: pretraining error adds a linear term proportional to delta (shipped checkpoints)",
                  fontsize=10, y=1.04)
     return save_figure(fig, out_dir, "claim4_pretraining_error")
+
+
+def _coverage_panel(ax, coverage: dict[str, Any]) -> None:
+    """eps_llm on hard with and without the probe in the pretraining data, each under its absolute bound."""
+    t = np.asarray(coverage["entries"][0]["episodes"], float)
+    base = np.asarray(coverage["eps_bail"]["regret_mean"])
+    ax.plot(t, base, color="black", label="eps_bail (exact)")
+    for color, entry in zip(["tab:blue", "tab:red"], coverage["entries"]):
+        mean, se = np.asarray(entry["regret_mean"]), np.asarray(entry["regret_se"])
+        ax.plot(t, mean, color=color, label=f"{entry['checkpoint']}: delta held-out "
+                f"{entry['delta_heldout']['mean']:.4f}, deployment {entry['delta']['mean']:.4f}")
+        ax.fill_between(t, mean - stats.Z95 * se, mean + stats.Z95 * se, color=color, alpha=0.2, linewidth=0)
+        ax.plot(t, entry["bound"], color=color, linestyle="--", linewidth=1.2, label="  its absolute bound")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("episodes T")
+    ax.set_ylabel("cumulative regret (95% CI)")
+    ax.set_title(f"coverage: data without the probe (hard, eps = {coverage['eps']:g}, {coverage['seeds']} seeds)\n"
+                 "held-out delta small, deployment delta and regret broken", fontsize=9)
+    ax.legend(fontsize=6.5)
+    ax.grid(True, which="both", alpha=0.25)
 
 
 def rows(c4: dict[str, Any]) -> list[dict[str, str]]:
@@ -336,6 +435,15 @@ def rows(c4: dict[str, Any]) -> list[dict[str, str]]:
     h = c4["llm_on_hard"]
     parts.append(f"llm on hard: {h['per_episode_regret']:.3f} per episode, slope {h['run']['slope']:.3f}, "
                  f"delta deployment {h['delta']['mean']:.4f}, held-out {h['delta_heldout']['mean']:.4f}")
+    coverage = c4.get("coverage")
+    if coverage:
+        contrast = coverage["contrast"]
+        parts.append("coverage on hard (eps_llm, T = {}): ".format(coverage["episodes"]) + ", ".join(
+            f"{e['checkpoint']} delta held-out {e['delta_heldout']['mean']:.4f} / deployment {e['delta']['mean']:.4f},"
+            f" excess over eps_bail {e['excess_at_T']:.1f} +- {e['excess_se']:.1f}" for e in coverage["entries"])
+            + f" (contrast {'shown' if contrast['shown'] else 'NOT shown'}: held-out understates deployment "
+              f"{contrast['heldout_understates']}, deployment breaks {contrast['deployment_breaks']}, regret breaks "
+              f"{contrast['regret_breaks']})")
     return [{"claim": f"4. {c4['title']}", "measured": f"{'; '.join(parts)} (T = {c4['episodes']})",
              "theory": f"eps T H + H Dmax C/(eps eta) + (1-eps) T H delta Dmax (deployment delta); BAIL line "
                        f"{h['bail_line_per_episode']:.3f} per episode",

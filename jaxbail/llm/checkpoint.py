@@ -29,6 +29,10 @@ SHIPPED: dict[str, str] = {
     "random-n4096": "random-z4-s4-g3-h4-n4096.msgpack",
     # the recurrent family on hard (reads the whole history), from eps_bail-style data (the quick preset)
     "hard-recurrent": "hard-recurrent.msgpack",
+    # an ALiBi transformer (ring-buffer cache: any window at deployment) on the same data, 16-episode prompts
+    "hard-alibi": "hard-alibi.msgpack",
+    # the recurrent recipe with a behaviour that never plays hard's probe (claim 4's coverage contrast)
+    "hard-recurrent-no-probe": "hard-recurrent-no-probe.msgpack",
 }
 """Checkpoints shipped in the package, by name (files in :data:`CHECKPOINT_DIR`)."""
 

@@ -20,7 +20,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-__all__ = ["ModelConfig", "KVCache", "RingCache", "alibi_slopes", "POSITIONS", "Transformer",
+__all__ = ["ModelConfig", "KVCache", "RingCache", "ring_layout", "alibi_slopes", "POSITIONS", "Transformer",
            "Recurrent", "RecurrentState", "FAMILIES", "build_model"]
 
 FAMILIES = ("transformer", "recurrent")
@@ -181,18 +181,28 @@ class _Block(nn.Module):
         weights = jax.nn.softmax(jnp.where(visible, scores, -jnp.inf), axis=-1)
         return self._finish(x, jnp.einsum("hk,khd->hd", weights, values)), keys, values
 
-    def ring_step(self, x, keys, values, slot, bias):
-        """One token ``x [D]`` written at ``slot`` of the ring ``keys, values [1 + W, heads, hd]`` (slot 0: ``BOS``).
+    def ring_step(self, x, keys, values, slot, bias, ring_keys=None, ring_values=None, ring_bias=None):
+        """One token ``x [D]`` written at ``slot`` of ``keys, values [heads, slots, hd]``, attending to them with
+        ``bias [heads, slots]`` (``-inf`` where not visible) and, if given, to ``ring_keys, ring_values
+        [heads, R, hd]`` with ``ring_bias [heads, R]`` (one softmax over both).
 
-        ``bias [heads, 1 + W]``: the ALiBi bias of every slot, ``-inf`` where not visible.
+        ``slot`` and the biases depend on the stream position only, the same for every sequence
+        decoded in step, so under a vmap over seeds nothing here is gathered per seed.
         """
         q, k, v = self._qkv(x)
-        at = jnp.arange(keys.shape[0]) == slot
-        keys = jnp.where(at[:, None, None], k, keys)
-        values = jnp.where(at[:, None, None], v, values)
-        scores = jnp.einsum("hd,khd->hk", q, keys) / math.sqrt(self.config.head_dim) + bias
-        weights = jax.nn.softmax(scores, axis=-1)
-        return self._finish(x, jnp.einsum("hk,khd->hd", weights, values)), keys, values
+        keys = jax.lax.dynamic_update_index_in_dim(keys, k, slot, 1)
+        values = jax.lax.dynamic_update_index_in_dim(values, v, slot, 1)
+        scale = 1.0 / math.sqrt(self.config.head_dim)
+        scores = jnp.einsum("hd,hkd->hk", q, keys) * scale + bias
+        if ring_keys is None:
+            weights = jax.nn.softmax(scores, axis=-1)
+            return self._finish(x, jnp.einsum("hk,hkd->hd", weights, values)), keys, values
+        ring_scores = jnp.einsum("hd,hkd->hk", q, ring_keys) * scale + ring_bias
+        weights = jax.nn.softmax(jnp.concatenate([scores, ring_scores], axis=-1), axis=-1)
+        own = weights[:, :scores.shape[1]]
+        attended = (jnp.einsum("hk,hkd->hd", own, values)
+                    + jnp.einsum("hk,hkd->hd", weights[:, scores.shape[1]:], ring_values))
+        return self._finish(x, attended), keys, values
 
 
 def alibi_slopes(heads: int) -> jax.Array:
@@ -213,16 +223,50 @@ def episode_of(positions: jax.Array, episode_tokens: int) -> jax.Array:
 
 
 class RingCache(NamedTuple):
-    """Ring-buffer cache of an ALiBi transformer (one sequence): slot 0 holds ``BOS``, slots ``1..W`` a ring.
+    """Cache of an ALiBi transformer decoding a window of ``W`` episodes (one sequence).
+
+    Every layer keeps ``BOS`` and the current episode's keys and values by offset (the layers but the
+    last attend only to those); the last layer also keeps a ring of the ``W - 1`` episodes before the
+    current one (episode ``t`` in row ``t mod (W - 1)``), written once per episode by
+    :meth:`Transformer.ring_close` rather than token by token. Which keys are visible, and their
+    distances, follow from the current token's episode and offset alone (:func:`ring_layout`), so
+    the cache stores no positions. Heads lead (``[heads, slots, head_dim]``), the layout the
+    attention products read without a transpose.
 
     Attributes:
-      keys, values: ``[layers, 1 + W, heads, head_dim]``.
-      positions: ``[1 + W]`` int32 stream position of each slot's token (``-1``: never written).
+      keys, values: ``[layers, heads, 1 + E, head_dim]``: ``BOS`` (slot 0) and the current episode.
+      ring_keys, ring_values: ``[heads, (W - 1) E, head_dim]``: the last layer's earlier episodes.
     """
 
     keys: jax.Array
     values: jax.Array
-    positions: jax.Array
+    ring_keys: jax.Array
+    ring_values: jax.Array
+
+
+def ring_layout(config: "ModelConfig", window: int, episode: jax.Array, offset: jax.Array):
+    """ALiBi biases of the token at ``offset`` of 0-based ``episode`` in a :class:`RingCache` of ``window``
+    episodes: ``-slope (p - q)`` for a visible key at stream position ``q`` (``p`` the token's), ``0`` for
+    ``BOS`` (the attention sink), ``-inf`` for keys not visible.
+
+    Returns:
+      ``(bias [heads, 1 + E], ring_bias [heads, (W - 1) E])``: the current episode's slots (later
+      offsets not visible) and the ring's (rows never written not visible).
+    """
+    length = config.episode_tokens
+    episode = jnp.asarray(episode, jnp.int32)
+    offset = jnp.asarray(offset, jnp.int32)
+    slopes = alibi_slopes(config.heads)[:, None]
+    own = jnp.arange(-1, length)  # slot j holds offset j - 1 (slot 0: BOS)
+    bias = jnp.where(own >= 0, -slopes * (offset - own).astype(jnp.float32), 0.0)
+    bias = jnp.where((own <= offset)[None], bias, -jnp.inf)
+    rows = window - 1
+    slot = jnp.arange(rows * length)
+    row, row_offset = slot // length, slot % length
+    held = (episode - 1) - (episode - 1 - row) % max(rows, 1)  # the latest earlier episode stored in each row
+    distance = ((episode - held) * length + offset - row_offset).astype(jnp.float32)
+    ring_bias = jnp.where((held >= 0)[None], -slopes * distance, -jnp.inf)
+    return bias, ring_bias
 
 
 class _Net(nn.Module):
@@ -270,28 +314,19 @@ class _Net(nn.Module):
             values.append(v)
         return self.head(self.ln_out(x)), KVCache(jnp.stack(keys), jnp.stack(values))
 
-    def ring_step(self, token, position, cache: RingCache, first_visible):
-        """ALiBi: one token at stream ``position >= 1`` into ring slot ``1 + (position - 1) % W``.
-
-        Keys at stream positions ``< first_visible`` (the dropped episodes) are masked out.
-        """
-        ring = cache.positions.shape[0] - 1
-        slot = 1 + (position - 1) % ring
-        positions = jnp.where(jnp.arange(ring + 1) == slot, position, cache.positions)
-        written = (positions == 0) | (positions <= position)
-        episode_start = 1 + episode_of(position, self.config.episode_tokens) * self.config.episode_tokens
-        visible = written & ((positions == 0) | (positions >= first_visible))
-        local = written & ((positions == 0) | (positions >= episode_start))
-        bias = alibi_bias(self.config.heads, position[None], positions)[:, 0]
+    def ring_step(self, token, episode, offset, cache: RingCache):
+        """ALiBi: one token at ``offset`` of ``episode`` into a :class:`RingCache` (see :func:`ring_layout`)."""
+        window = 1 + cache.ring_keys.shape[1] // self.config.episode_tokens
+        bias, ring_bias = ring_layout(self.config, window, episode, offset)
         x = self.token_embed(token)
         keys, values = [], []
         for layer, block in enumerate(self.blocks):
-            mask = visible if layer == len(self.blocks) - 1 else local
-            x, k, v = block.ring_step(x, cache.keys[layer], cache.values[layer], slot,
-                                      jnp.where(mask[None], bias, -jnp.inf))
+            last = layer == len(self.blocks) - 1
+            x, k, v = block.ring_step(x, cache.keys[layer], cache.values[layer], 1 + offset, bias,
+                                      *((cache.ring_keys, cache.ring_values, ring_bias) if last else ()))
             keys.append(k)
             values.append(v)
-        return self.head(self.ln_out(x)), RingCache(jnp.stack(keys), jnp.stack(values), positions)
+        return self.head(self.ln_out(x)), cache._replace(keys=jnp.stack(keys), values=jnp.stack(values))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -345,28 +380,49 @@ class Transformer:
         """
         return self.net.apply(params, token, position, cache, method=_Net.step)
 
-    def ring_cache(self, params: Any, window_tokens: int) -> RingCache:
-        """ALiBi: a ring of ``W = window_tokens`` slots with ``BOS`` fed (slot 0, position 0)."""
+    def ring_cache(self, params: Any, window: int) -> RingCache:
+        """ALiBi: an empty :class:`RingCache` of ``window`` episodes with ``BOS`` fed (slot 0 of every layer)."""
         if self.config.positions != "alibi":
             raise ValueError("ring_cache: needs positions='alibi' (absolute positions do not survive a slide)")
         cfg = self.config
         _, bos = self.prefill(params, jnp.full((1,), cfg.bos, jnp.int32))
-        shape = (cfg.layers, window_tokens, cfg.heads, cfg.head_dim)
-        keys = jnp.concatenate([bos.keys, jnp.zeros(shape, jnp.float32)], axis=1)
-        values = jnp.concatenate([bos.values, jnp.zeros(shape, jnp.float32)], axis=1)
-        positions = jnp.concatenate([jnp.zeros((1,), jnp.int32), jnp.full((window_tokens,), -1, jnp.int32)])
-        return RingCache(keys, values, positions)
+        own = (cfg.layers, cfg.heads, cfg.episode_tokens, cfg.head_dim)
+        ring = jnp.zeros((cfg.heads, (window - 1) * cfg.episode_tokens, cfg.head_dim), jnp.float32)
 
-    def ring_step(self, params: Any, cache: RingCache, token: jax.Array, position: jax.Array,
-                  first_visible: jax.Array) -> tuple[jax.Array, RingCache]:
-        """ALiBi: feed ``token`` at stream ``position`` (any ``>= 1``, unbounded), attending to ``BOS`` and the
-        ring's keys at positions ``first_visible .. position``.
+        def with_bos(cached):  # [layers, 1, heads, hd] -> [layers, heads, 1 + E, hd]
+            return jnp.concatenate([jnp.swapaxes(cached, 1, 2), jnp.zeros(own, jnp.float32)], axis=2)
+
+        return RingCache(with_bos(bos.keys), with_bos(bos.values), ring, ring)
+
+    def ring_step(self, params: Any, cache: RingCache, token: jax.Array, episode: jax.Array,
+                  offset: jax.Array) -> tuple[jax.Array, RingCache]:
+        """ALiBi: feed ``token`` at ``offset`` (``0 .. E - 1``) of 0-based ``episode`` (any, unbounded), attending
+        to ``BOS``, the ``W - 1`` episodes before it and this one's earlier tokens (``W`` the cache's window).
 
         Equals :meth:`forward`'s logits over ``BOS`` followed by the visible tokens (distances are the
-        same), so dropping the oldest episode is raising ``first_visible``: nothing is re-encoded.
+        same), so dropping the oldest episode re-encodes nothing. Feed every offset of an episode in
+        order, then :meth:`ring_close` it. ``episode`` and ``offset`` are the same for every sequence
+        decoded in step (the runner's episode and step), so under a vmap over seeds the cache writes
+        are slice updates.
         """
-        return self.net.apply(params, token, jnp.asarray(position, jnp.int32), cache,
-                              jnp.asarray(first_visible, jnp.int32), method=_Net.ring_step)
+        return self.net.apply(params, token, jnp.asarray(episode, jnp.int32), jnp.asarray(offset, jnp.int32), cache,
+                              method=_Net.ring_step)
+
+    @staticmethod
+    def ring_close(cache: RingCache, episode: jax.Array) -> RingCache:
+        """After the last token of 0-based ``episode``: its last-layer keys and values move into the ring
+        (row ``episode mod (W - 1)``, replacing the oldest episode); nothing for ``W = 1``."""
+        rows_tokens = cache.ring_keys.shape[1]
+        length = cache.keys.shape[2] - 1
+        if rows_tokens == 0:
+            return cache
+        start = (jnp.asarray(episode, jnp.int32) % (rows_tokens // length)) * length
+
+        def put(ring, own):
+            return jax.lax.dynamic_update_slice_in_dim(ring, own[-1, :, 1:], start, axis=1)
+
+        return cache._replace(ring_keys=put(cache.ring_keys, cache.keys), ring_values=put(cache.ring_values,
+                                                                                             cache.values))
 
 
 class RecurrentState(NamedTuple):

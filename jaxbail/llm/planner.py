@@ -22,7 +22,7 @@ from jaxbail.planners.base import Context, Planner, mixture_over_belief
 from jaxbail.planners.core import EpsilonGreedy, epsilon_greedy
 from jaxbail.planners.registry import PlannerEntry, register
 
-__all__ = ["LlmState", "LlmPlanner", "RecurrentLlmPlanner", "RingLlmPlanner", "RingState", "planner_for",
+__all__ = ["LlmState", "LlmPlanner", "RecurrentLlmPlanner", "RingLlmPlanner", "planner_for",
            "llm_planner_from_checkpoint", "eps_llm", "WindowedBail"]
 
 
@@ -162,22 +162,17 @@ class RecurrentLlmPlanner(Planner):
         return self._skip_logits(state, self.config.sep)
 
 
-class RingState(NamedTuple):
-    """Per-seed state of :class:`RingLlmPlanner`: its :class:`~jaxbail.llm.model.RingCache`, the next position."""
-
-    cache: RingCache
-    position: jax.Array
-
-
 class RingLlmPlanner(Planner):
     """An ALiBi transformer (``positions="alibi"``) decoding into a ring-buffer cache of ``window`` episodes.
 
-    In episode ``k`` the model sees ``BOS``, the last ``window - 1`` complete episodes and the
-    current one (as :class:`LlmPlanner` after its slides), but a slide costs nothing: the token of
-    stream position ``p`` overwrites ring slot ``(p - 1) mod (window E)``, and keys of dropped
-    episodes are masked out. Each token costs one
-    :meth:`~jaxbail.llm.model.Transformer.ring_step`; ``window`` may exceed the training prompts'
-    ``context_episodes``.
+    In episode ``t`` the model sees ``BOS``, the last ``window - 1`` complete episodes and the
+    current one (as :class:`LlmPlanner` after its slides), but a slide costs nothing: every layer
+    keeps the current episode's keys (the layers but the last attend only within it), and at the
+    episode's end the last layer's move into the ring row of the oldest episode
+    (:meth:`~jaxbail.llm.model.Transformer.ring_close`). Each token costs one
+    :meth:`~jaxbail.llm.model.Transformer.ring_step` at the offset given by the runner's step
+    (``o_{h+1}`` at ``2h``, ``g_h`` at ``2h - 1``, ``SEP`` at ``2H + 1``), the same for every seed, so
+    the cache writes are slice updates. ``window`` may exceed the training prompts' ``context_episodes``.
 
     Attributes:
       params: the weights (traced). config: the model config (static). window: episodes in the ring (static).
@@ -191,35 +186,37 @@ class RingLlmPlanner(Planner):
     def model(self) -> Transformer:
         return Transformer(self.config)
 
-    def _feed(self, state: RingState, token: jax.Array) -> tuple[jax.Array, RingState]:
-        episode_tokens = self.config.episode_tokens
-        episode = (state.position - 1) // episode_tokens
-        first_visible = 1 + jnp.maximum(episode - self.window + 1, 0) * episode_tokens
-        logits, cache = self.model.ring_step(self.params, state.cache, jnp.asarray(token, jnp.int32),
-                                             state.position, first_visible)
-        return logits, RingState(cache, state.position + 1)
+    def _feed(self, cache: RingCache, token: jax.Array, episode: jax.Array,
+              offset: jax.Array) -> tuple[jax.Array, RingCache]:
+        return self.model.ring_step(self.params, cache, jnp.asarray(token, jnp.int32), episode, offset)
 
-    def _skip_logits(self, state: RingState, token: jax.Array) -> RingState:
-        return self._feed(state, token)[1]
+    def _skip_logits(self, cache: RingCache, token: jax.Array, episode: jax.Array, offset: jax.Array) -> RingCache:
+        return self._feed(cache, token, episode, offset)[1]
 
-    def init(self, key: jax.Array, ctx: Context) -> RingState:
-        """The ring with ``BOS`` at position 0."""
+    def init(self, key: jax.Array, ctx: Context) -> RingCache:
+        """The ring with ``BOS`` fed."""
         del key, ctx
-        cache = self.model.ring_cache(self.params, self.window * self.config.episode_tokens)
-        return RingState(cache, jnp.ones((), jnp.int32))
+        return self.model.ring_cache(self.params, self.window)
 
-    def act(self, state: RingState, ctx: Context) -> tuple[jax.Array, RingState]:
-        """Feed ``g_h`` (after the first step) and ``o_{h+1}``; the softmax ``[G]`` of the logits at ``o_{h+1}``."""
+    def act(self, state: RingCache, ctx: Context) -> tuple[jax.Array, RingCache]:
+        """Feed ``g_h`` (after the first step) and ``o_{h+1}``; the softmax ``[G]`` of the logits at ``o_{h+1}``.
+
+        One token per call: feeding ``g_h`` and ``o_{h+1}`` as one two-token block was measured 8x slower
+        on XLA:CPU (the per-seed ``[heads, 2, slots]`` products become transposes and generic dots).
+        """
         subgoal_token = self.config.num_observations + ctx.prev_subgoal
-        state = jax.lax.cond(ctx.step > 0, self._skip_logits, lambda s, t: s, state, subgoal_token)
-        logits, state = self._feed(state, ctx.observation)
+        state = jax.lax.cond(ctx.step > 0, self._skip_logits, lambda c, *_: c, state, subgoal_token, ctx.episode,
+                             2 * ctx.step - 1)
+        logits, state = self._feed(state, ctx.observation, ctx.episode, 2 * ctx.step)
         return jax.nn.softmax(logits), state
 
-    def end_episode(self, state: RingState, ctx: Context) -> RingState:
-        """Feed ``g_H``, ``o_{H+1}`` and ``SEP``."""
-        state = self._skip_logits(state, self.config.num_observations + ctx.prev_subgoal)
-        state = self._skip_logits(state, ctx.observation)
-        return self._skip_logits(state, self.config.sep)
+    def end_episode(self, state: RingCache, ctx: Context) -> RingCache:
+        """Feed ``g_H``, ``o_{H+1}`` and ``SEP`` (offsets ``2H - 1, 2H, 2H + 1``); close the episode into the ring."""
+        last = 2 * self.config.horizon
+        state = self._skip_logits(state, self.config.num_observations + ctx.prev_subgoal, ctx.episode, last - 1)
+        state = self._skip_logits(state, ctx.observation, ctx.episode, last)
+        state = self._skip_logits(state, self.config.sep, ctx.episode, last + 1)
+        return Transformer.ring_close(state, ctx.episode)
 
 
 def planner_for(config: ModelConfig, params: Any, window: int | None = None) -> Planner:
