@@ -111,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--checkpoint", metavar="CKPT", help="llm/eps_llm: the weights file written by pretrain "
                      "(default: the checkpoint shipped for --instance hard or random)")
     run.add_argument("--window", type=_positive_int("--window"), metavar="K", help="bail_window/eps_bail_window: "
-                     "episodes in the context (the current one included)")
+                     "episodes in the context (the current one included); llm/eps_llm with an ALiBi transformer "
+                     "checkpoint: its window at deployment (default: its training prompts' episodes)")
     run.add_argument("--json", action="store_true", help="one JSON object on stdout")
     run.add_argument("--no-progress", action="store_true", help="never show a progress bar")
 
@@ -227,14 +228,16 @@ def _check_window_args(args: argparse.Namespace) -> None:
     from jaxbail.planners import PLANNERS
 
     windowed = [name for name, spec in PLANNERS.items() if spec.takes_window]
-    if args.planner in windowed:
+    if args.planner in windowed and PLANNERS[args.planner].needs_window:
         if args.window is None:
             raise UsageError(f"--planner {args.planner} needs --window K (episodes in its context)")
         if args.belief != "exact":
             raise UsageError(f"--planner {args.planner} needs --belief exact (a window of the delusional evidence "
                              "is not defined)")
-    elif args.window is not None:
-        raise UsageError(f"--window applies to {' and '.join(windowed)}, not to {args.planner!r}")
+    elif args.window is not None and args.planner not in windowed:
+        from jaxbail.planners.registry import windowed_names
+
+        raise UsageError(f"--window applies to {windowed_names()}, not to {args.planner!r}")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

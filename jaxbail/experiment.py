@@ -57,7 +57,8 @@ def resolve_planner(name: str, instance: Instance, num_episodes: int, task: int 
     """Build planner ``name``; for ``eps_*`` planners turn ``eps`` (default ``auto``) into a schedule.
 
     ``checkpoint`` is the weights file of ``llm``/``eps_llm`` (default: the one shipped for the instance);
-    ``window`` the ``K`` of ``bail_window``/``eps_bail_window``.
+    ``window`` the ``K`` of ``bail_window``/``eps_bail_window`` (required), or an ALiBi ``llm``/``eps_llm`` checkpoint's
+    deployment window (optional).
 
     Returns:
       ``(planner, info)`` where ``info`` records the eps actually used (``None`` for other planners).

@@ -227,7 +227,7 @@ def expand_cells(config: dict[str, Any]) -> list[Cell]:
     cells = []
     for spec, name, t_count, n_seeds, task in itertools.product(instance_specs, names, episodes, seeds, tasks):
         for eps in (eps_values if PLANNERS[name].takes_eps else [None]):
-            for window in (windows if PLANNERS[name].takes_window else [None]):
+            for window in ((windows or [None]) if PLANNERS[name].takes_window else [None]):
                 cell = Cell(instance=spec, planner=name, eps=eps, episodes=t_count, seeds=n_seeds, mode=mode,
                             task=task, seed=seed, belief=belief)
                 if window is not None:  # only window planners' cells carry the key (other cell ids unchanged)
@@ -239,22 +239,26 @@ def expand_cells(config: dict[str, Any]) -> list[Cell]:
 
 
 def _windows(planner_cfg: dict[str, Any], names: list, belief: str) -> list[int]:
-    """``planner.window``: the ``K`` values of the window planners (required by them, refused otherwise)."""
+    """``planner.window``: the ``K`` values of the window planners (required by those without a default, refused
+    where no planner takes one)."""
     from jaxbail.planners import PLANNERS
 
     windowed = [n for n, spec in PLANNERS.items() if spec.takes_window]
     wanted = [n for n in names if n in windowed]
     if "window" not in planner_cfg:
-        if wanted:
-            raise SweepError(f"planner.window: {wanted[0]!r} needs window = K (an integer >= 1, or a list)")
+        needed = [n for n in wanted if PLANNERS[n].needs_window]
+        if needed:
+            raise SweepError(f"planner.window: {needed[0]!r} needs window = K (an integer >= 1, or a list)")
         return []
     if not wanted:
-        raise SweepError(f"planner.window: applies to {' and '.join(windowed)}, none of which is in planner.name")
+        from jaxbail.planners.registry import windowed_names
+
+        raise SweepError(f"planner.window: applies to {windowed_names()}, none of which is in planner.name")
     values = _as_list(planner_cfg["window"], "planner.window")
     for k in values:
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise SweepError(f"planner.window: must be integers >= 1, got {k!r}")
-    if belief != "exact":
+    if belief != "exact" and any(PLANNERS[n].needs_window for n in wanted):
         raise SweepError("planner.window: the window planners need belief = 'exact'")
     return values
 

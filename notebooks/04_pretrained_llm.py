@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# # A real pretrained transformer as the LLM Planner: pretraining error delta and claim 4
+# # A real pretrained transformer as the LLM Planner: pretraining error delta, claim 4 and memory
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jaxbail/jaxbail/blob/main/notebooks/04_pretrained_llm.ipynb)
 #
@@ -226,3 +226,47 @@ plt.show()
 # The excess regret grows linearly in `T` with a slope that shrinks with `delta`, and stays under the
 # predicted term: the measured part of claim 4. `jaxbail reproduce` runs the same comparison and turns it
 # into a verdict, next to `llm` without exploration on `hard`, whose regret follows BAIL's exact linear line.
+
+# %% [markdown]
+# ## 5. A Planner that remembers: regret against the context length K
+#
+# A transformer reads a window of its last `K` episodes; on `hard` only an exploring episode that plays the
+# probe reveals the task, so a `K`-episode model remembers the task only while such an episode is in its
+# window. `bail_window` is exact BAIL from the last `K` episodes (what a perfectly pretrained `K`-episode
+# model does), and `jaxbail.window_theory` gives its regret under a fixed `eps` in closed form. Beside it:
+#
+# * `eps_llm` with the shipped ALiBi transformer `hard-alibi` (trained on 16-episode prompts of
+#   eps_bail-style play), deployed with a ring-buffer window of `K` episodes: dropping the oldest
+#   episode re-encodes nothing, and the window may be longer than the training prompts;
+# * `eps_llm` with the shipped recurrent model `hard-recurrent`, whose state carries the whole history in
+#   `O(1)` memory: the "unbounded" row, beside `eps_bail`.
+#
+# The same experiment is the `memory_length` entry of `jaxbail reproduce` (`T = 2,000`, 400 seeds).
+
+# %%
+from jaxbail.claims import memory_length
+
+ml_settings = dict(memory_length.SETTINGS["quick"], llm_windows=[1, 2, 4, 8, 16, 32, 64])
+if SMALL:
+    ml_settings.update(episodes=20, seeds=16, windows=[1, 4], llm_windows=[1, 4])
+ml = memory_length.run(ml_settings)
+print(f"hard Z=3 H=5, eps = {ml['eps']}, T = {ml['episodes']}, {ml['seeds']} seeds: regret at T (+- 1 SE)")
+print(f"{'K':>9} | {'bail_window':>14} | {'closed form':>11} | {'eps_llm':>14} | {'eps_llm - exact':>16} | checkpoint")
+for row in memory_length.table(ml):
+    llm_cols = (f"{row['eps_llm_regret']:>8.1f} +- {row['eps_llm_regret_se']:<4.1f}| "
+                f"{row['eps_llm_excess_over_exact']:>+8.1f} +- {row['eps_llm_excess_over_exact_se']:<4.1f} | "
+                f"{row['eps_llm_checkpoint']}" if row["eps_llm_regret"] is not None else "")
+    print(f"{row['K']:>9} | {row['regret']:>7.1f} +- {row['regret_se']:<4.1f}| {row['closed_form']:>11.1f} | {llm_cols}")
+print(ml["description"])
+import tempfile
+
+from IPython.display import Image, display
+
+png = memory_length.figure(ml, tempfile.mkdtemp())[0]  # the figure reproduce writes (PNG and PDF)
+display(Image(str(png)))
+
+# %% [markdown]
+# Up to its training length (`K = 16`) the ALiBi transformer pays what `bail_window` pays at every `K`: the
+# window, not the pretraining, sets its regret. Past it (`K = 32, 64`) it extrapolates only in part: it
+# pays less than at `K = 16` but more than exact BAIL with the same window. The recurrent model, which
+# forgets nothing, sits on `eps_bail`, so epsilon-greedy on it is sublinear like epsilon-BAIL.

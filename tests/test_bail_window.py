@@ -224,7 +224,8 @@ def test_builder_and_registry_validation_messages():
         bail_window(4, capacity=2)
     with pytest.raises(ValueError, match="planner 'bail_window' needs window=K"):
         make_planner("bail_window")
-    with pytest.raises(ValueError, match="window applies to bail_window and eps_bail_window, not to 'bail'"):
+    with pytest.raises(ValueError, match="window applies to bail_window, eps_bail_window, llm and eps_llm, not to "
+                                         "'bail'"):
         make_planner("bail", window=3)
     with pytest.raises(ValueError, match="bail_window needs belief='exact'"):
         check_window_belief("delusional")
@@ -254,7 +255,8 @@ def test_cli_run_window_planner_matches_the_closed_form(capsys):
 
 @pytest.mark.parametrize("argv, pattern", [
     (["--planner", "bail_window"], r"--planner bail_window needs --window K"),
-    (["--planner", "bail", "--window", "3"], r"--window applies to bail_window and eps_bail_window, not to 'bail'"),
+    (["--planner", "bail", "--window", "3"],
+     r"--window applies to bail_window, eps_bail_window, llm and eps_llm, not to 'bail'"),
     (["--planner", "bail_window", "--window", "0"], r"--window must be a positive integer, got 0"),
     (["--planner", "eps_bail_window", "--window", "2", "--belief", "delusional"],
      r"--planner eps_bail_window needs --belief exact"),
@@ -298,11 +300,17 @@ def test_sweep_expands_window_cells_and_batches_each_window_alone(tmp_path):
                                                                  ("eps_bail_window", 4)]
     assert "window" not in cells[0]  # other planners' cells (and their ids) are unchanged
     assert len(_batches(cells)) == 3
+    # the LLM's window is optional: without planner.window its cells carry none; with it, one cell per K
+    cells = expand_cells(tomllib.loads(_sweep(names='["eps_llm"]', window="")))
+    assert [(c["planner"], c.get("window")) for c in cells] == [("eps_llm", None)]
+    cells = expand_cells(tomllib.loads(_sweep(names='["eps_llm", "bail"]', belief="delusional")))
+    assert [(c["planner"], c.get("window")) for c in cells] == [("eps_llm", 1), ("eps_llm", 4), ("bail", None)]
 
 
 @pytest.mark.parametrize("text, pattern", [
     (_sweep(window=""), r"planner\.window: 'eps_bail_window' needs window = K"),
-    (_sweep(names='["bail"]'), r"planner\.window: applies to bail_window and eps_bail_window, none of which"),
+    (_sweep(names='["bail"]'),
+     r"planner\.window: applies to bail_window, eps_bail_window, llm and eps_llm, none of which"),
     (_sweep(window="window = [2, 0]"), r"planner\.window: must be integers >= 1, got 0"),
     (_sweep(belief="delusional"), r"planner\.window: the window planners need belief = 'exact'"),
 ])

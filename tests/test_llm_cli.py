@@ -212,3 +212,25 @@ def test_pretrain_records_the_family_and_a_mismatched_checkpoint_is_one_line_exi
                              "--episodes", "3", "--seeds", "2", "--no-progress")
     assert code == 2 and out == "" and err.count("\n") == 1
     assert "do not match the model config (family 'recurrent')" in err
+
+
+def test_run_llm_window_deploys_an_alibi_checkpoint_and_is_refused_for_the_other_families(capsys):
+    from jaxbail.llm.checkpoint import shipped_checkpoint
+    from jaxbail.llm.planner import RingLlmPlanner
+
+    alibi = shipped_checkpoint("hard-alibi")
+    run = ("--instance", "hard", "--episodes", "3", "--seeds", "4", "--no-progress")
+    code, out, err = run_cli(capsys, "run", *run, "--planner", "eps_llm", "--eps", "0.2", "--checkpoint", str(alibi),
+                             "--window", "40", "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["window"] == 40 and summary["planner"] == "eps_llm"
+    # the window reaches the planner (default: the 16-episode training prompts)
+    planner = make_planner("llm", instance=hard(), checkpoint=alibi, window=40)
+    assert isinstance(planner, RingLlmPlanner) and planner.window == 40
+    assert make_planner("llm", instance=hard(), checkpoint=alibi).window == 16
+    for name in ("hard-recurrent", "hard"):  # no window to set: one line, exit 2
+        code, out, err = run_cli(capsys, "run", *run, "--planner", "llm", "--checkpoint",
+                                 str(shipped_checkpoint(name)), "--window", "3")
+        assert code == 2 and out == "" and err.count("\n") == 1, err
+        assert "run: window: only an ALiBi transformer's window can be set" in err

@@ -325,7 +325,8 @@ def test_registry_names_carry_what_callers_ask():
     assert list(PLANNERS) == ["oracle", "bail", "eps_bail", "psrl", "map", "uniform", "bawm", "eps_bawm",
                               "bail_window", "eps_bail_window", "llm", "eps_llm"]
     assert {n for n, s in PLANNERS.items() if s.takes_eps} == {"eps_bail", "eps_bawm", "eps_bail_window", "eps_llm"}
-    assert {n for n, s in PLANNERS.items() if s.takes_window} == {"bail_window", "eps_bail_window"}
+    assert {n for n, s in PLANNERS.items() if s.takes_window} == {"bail_window", "eps_bail_window", "llm", "eps_llm"}
+    assert {n for n, s in PLANNERS.items() if s.needs_window} == {"bail_window", "eps_bail_window"}
     assert {n for n, s in PLANNERS.items() if s.needs_checkpoint} == {"llm", "eps_llm"}
     assert {n for n, s in PLANNERS.items() if s.batches_with_eps} == {"bail", "bawm", "llm"}
     assert {n for n, s in PLANNERS.items() if s.entry.single_actor_reason} == {"llm", "eps_llm"}

@@ -8,10 +8,13 @@ every finite ``K``, with a slope that falls geometrically in ``K`` towards the e
 ``eps H Z/(Z+1)``, and the closed form (:mod:`jaxbail.window_theory`) gives every point exactly.
 
 All cells share the seed keys (paired: the same tasks and environment noise), and the window cells
-run as one compiled batch (the window is a traced leaf). Where ``settings["checkpoints"]`` maps a
-``K`` to a pretrained checkpoint, ``eps_llm`` with the same ``eps`` runs beside it, with its
-deployment ``delta`` (TV to exact BAIL along its own decisions): the exact reference for a
-``K``-episode model is ``bail_window`` with that ``K``, not ``bail``.
+run as one compiled batch (the window is a traced leaf). Beside them runs ``eps_llm`` with the same
+``eps``, with its deployment ``delta`` (TV to exact BAIL along its own decisions): at every ``K`` the
+ALiBi transformer ``settings["window_checkpoint"]`` (shipped ``hard-alibi``, trained on 16-episode
+prompts) deployed with a ``K``-episode ring-buffer window, and for the whole history the recurrent
+model ``settings["checkpoints"]["unbounded"]`` (shipped ``hard-recurrent``); ``checkpoints`` may also
+map a ``K`` to a model of its own. The exact reference for a ``K``-episode model is ``bail_window``
+with that ``K``, not ``bail``.
 
 Each window cell also measures its ``window_delta``: the mean TV between ``bail_window`` and exact
 (whole-history) BAIL along its own decisions (exploration episodes left out), i.e. the deployment
@@ -48,12 +51,17 @@ NAME = "memory_length"
 TITLE = "Memory length sets the regret: exact BAIL from the last K episodes on hard"
 SETTINGS: dict[str, dict[str, Any]] = {
     "quick": {"episodes": 300, "seeds": 200, "eps": 0.1, "windows": [1, 2, 4, 8, 16, 32, 64],
-              "instance": {"num_tasks": 3, "horizon": 5}, "seed": 0, "checkpoints": {}},
+              "instance": {"num_tasks": 3, "horizon": 5}, "seed": 0, "window_checkpoint": "hard-alibi",
+              "llm_windows": [1, 4, 16, 64], "checkpoints": {"unbounded": "hard-recurrent"}},
     "full": {"episodes": 2000, "seeds": 400, "eps": 0.1, "windows": [1, 2, 4, 8, 16, 32, 64],
-             "instance": {"num_tasks": 3, "horizon": 5}, "seed": 0, "checkpoints": {}},
+             "instance": {"num_tasks": 3, "horizon": 5}, "seed": 0, "window_checkpoint": "hard-alibi",
+             "checkpoints": {"unbounded": "hard-recurrent"}},
 }
-"""``checkpoints``: ``{K: path}`` of pretrained models with a ``K``-episode context (JSON keys may be strings;
-``"unbounded"`` for a whole-history model, drawn beside ``eps_bail``)."""
+"""``window_checkpoint``: an ALiBi transformer run with a ``K``-episode window at every ``K`` of ``llm_windows``
+(default: every window; ``None``: none);
+``checkpoints``: ``{K: checkpoint}`` of models with a ``K``-episode context of their own (JSON keys may be
+strings; ``"unbounded"`` for a whole-history model, drawn beside ``eps_bail``). A checkpoint is a shipped
+name (:data:`jaxbail.llm.checkpoint.SHIPPED`) or a path."""
 TOLERANCE_SE = 4.0
 CRITERION = (f"every K and the whole history within {TOLERANCE_SE:g} SE of the closed form (window_theory) at T; the "
              f"smallest K's regret above the whole history's by more than {TOLERANCE_SE:g} SE (combined) "
@@ -96,10 +104,16 @@ def run(settings: dict[str, Any], *, progress: bool = False) -> dict[str, Any]:
     t_total, seeds, eps = int(settings["episodes"]), int(settings["seeds"]), float(settings["eps"])
     windows = sorted(int(k) for k in settings["windows"])
     key = jax.random.PRNGKey(int(settings.get("seed", 0)))
-    checkpoints = {_window_key(k): str(v) for k, v in (settings.get("checkpoints") or {}).items()}
+    checkpoints = {_window_key(k): (str(v), None) for k, v in (settings.get("checkpoints") or {}).items()}
     unknown = sorted(_label(k) for k in checkpoints if k is not None and k not in windows)
     if unknown:
         raise ValueError(f"checkpoints: K = {', '.join(unknown)} is not among the windows {windows}")
+    if settings.get("window_checkpoint"):
+        llm_windows = sorted(int(k) for k in settings.get("llm_windows", windows))
+        if not set(llm_windows) <= set(windows):
+            raise ValueError(f"llm_windows: {llm_windows} are not all among the windows {windows}")
+        for k in llm_windows:
+            checkpoints.setdefault(k, (str(settings["window_checkpoint"]), k))
     capacity = windows[-1] - 1
     planners = [epsilon_greedy(bail_window(k, capacity=capacity), eps) for k in windows]
     results = simulate_many(key, [env] * len(windows), planners, num_episodes=t_total, num_seeds=seeds,
@@ -112,23 +126,38 @@ def run(settings: dict[str, Any], *, progress: bool = False) -> dict[str, Any]:
         entry["window_delta"] = {"mean": est.mean, "ci95": [est.lo, est.hi], "seeds": int(used.size)}
 
     if checkpoints:
+        from jaxbail.llm.checkpoint import SHIPPED, shipped_checkpoint
         from jaxbail.llm.deployment import delta_estimate
         from jaxbail.planners import make_planner
 
         for entry in entries:
-            path = checkpoints.get(entry["window"])
-            if path is None:
+            if entry["window"] not in checkpoints:
                 continue
-            llm = make_planner("eps_llm", eps_scale=eps, instance=env, checkpoint=path)
+            name, window = checkpoints[entry["window"]]
+            path = shipped_checkpoint(name) if name in SHIPPED else name
+            llm = make_planner("eps_llm", eps_scale=eps, instance=env, checkpoint=path, window=window)
             res = simulate(key, env, llm, num_episodes=t_total, num_seeds=seeds, measure_tv=True, progress=progress)
             est = stats.mean_ci(res.gap_regret[:, -1])
             delta, used = delta_estimate(res)
-            entry["eps_llm"] = {"checkpoint": path, "regret": est.mean, "regret_se": est.se,
-                                "delta": delta.mean, "delta_ci95": [delta.lo, delta.hi], "delta_seeds": used}
+            per_episode, _, _ = _last_tenth(res)
+            last = stats.mean_ci(per_episode)
+            mean, _, _ = stats.curve_ci(res.gap_regret)
+            config = llm.inner.config
+            entry["eps_llm"] = {"checkpoint": name, "deployed_window": window, "family": config.family,
+                                "trained_episodes": config.context_episodes, "regret": est.mean,
+                                "regret_se": est.se, "per_episode_last": last.mean, "per_episode_last_se": last.se,
+                                "delta": delta.mean, "delta_ci95": [delta.lo, delta.hi], "delta_seeds": used,
+                                "regret_mean_curve": mean.tolist()}
+            if entry["window"] is not None:  # paired with bail_window of the same K: what the model adds
+                ref = results[windows.index(entry["window"])]
+            else:
+                ref = full
+            diff = stats.mean_ci(res.gap_regret[:, -1] - ref.gap_regret[:, -1])
+            entry["eps_llm"].update({"excess_over_exact": diff.mean, "excess_over_exact_se": diff.se})
     params = hard_params(env)
     record = {"claim": NAME, "name": NAME, "title": TITLE,
               "settings": {k: v for k, v in settings.items() if k != "checkpoints"},
-              "checkpoints": {_label(k): v for k, v in checkpoints.items()},
+              "checkpoints": {_label(k): {"checkpoint": v[0], "window": v[1]} for k, v in checkpoints.items()},
               "instance": {"name": "hard", "num_tasks": params.num_tasks, "horizon": params.horizon,
                            "prior": params.prior.tolist(), "reveal": params.reveal},
               "eps": eps, "episodes": t_total, "seeds": seeds, "entries": entries,
@@ -184,8 +213,9 @@ def describe(result: dict[str, Any]) -> str:
              f"K = {_label(worst['window'])})")
     llm = [e for e in entries if "eps_llm" in e]
     if llm:
-        text += "; eps_llm: " + ", ".join(f"K = {_label(e['window'])}: {e['eps_llm']['regret']:.1f} "
-                                          f"(delta {e['eps_llm']['delta']:.4f})" for e in llm)
+        text += "; eps_llm (regret, paired excess over the exact planner of the same memory): " + ", ".join(
+            f"K = {_label(e['window'])}: {e['eps_llm']['regret']:.1f} ({e['eps_llm']['excess_over_exact']:+.1f} "
+            f"+- {e['eps_llm']['excess_over_exact_se']:.1f})" for e in llm)
     return text
 
 
@@ -194,7 +224,9 @@ def rows(result: dict[str, Any]) -> list[dict[str, str]]:
     at ``T`` and its window delta."""
     points = "; ".join(
         f"K = {_label(e['window'])}: {e['regret']:.1f} +- {e['regret_se']:.1f} (closed form {e['closed_form']:.1f}"
-        + (f", window delta {e['window_delta']['mean']:.3f})" if "window_delta" in e else ")")
+        + (f", window delta {e['window_delta']['mean']:.3f}" if "window_delta" in e else "")
+        + (f"; eps_llm {e['eps_llm']['regret']:.1f} +- {e['eps_llm']['regret_se']:.1f}, {e['eps_llm']['checkpoint']}"
+           if "eps_llm" in e else "") + ")"
         for e in result["entries"])
     return [{"claim": f"memory length (not a claim of the paper). {result['title']}",
              "measured": f"{result['description']}. {points} (T = {result['episodes']}, {result['seeds']} seeds, "
@@ -214,7 +246,10 @@ def table(result: dict[str, Any]) -> list[dict[str, Any]]:
                     "per_episode_last_se": e["per_episode_last_se"],
                     "per_episode_last_closed_form": e["per_episode_last_closed_form"],
                     "window_delta": e["window_delta"]["mean"] if "window_delta" in e else 0.0,
-                    "eps_llm_regret": llm.get("regret"), "eps_llm_regret_se": llm.get("regret_se"),
+                    "eps_llm_checkpoint": llm.get("checkpoint"), "eps_llm_regret": llm.get("regret"),
+                    "eps_llm_regret_se": llm.get("regret_se"), "eps_llm_per_episode_last": llm.get("per_episode_last"),
+                    "eps_llm_excess_over_exact": llm.get("excess_over_exact"),
+                    "eps_llm_excess_over_exact_se": llm.get("excess_over_exact_se"),
                     "eps_llm_delta": llm.get("delta")})
     return out
 
@@ -242,16 +277,25 @@ def figure(result: dict[str, Any], out_dir) -> list[Path]:
                 label=f"whole history: closed form {unbounded['closed_form']:.1f}, measured {unbounded['regret']:.1f}")
     llm = [e for e in entries if "eps_llm" in e and e["window"] is not None]
     if llm:
+        names = sorted({e["eps_llm"]["checkpoint"] for e in llm})
         ax1.errorbar([e["window"] for e in llm], [e["eps_llm"]["regret"] for e in llm],
                      yerr=[stats.Z95 * e["eps_llm"]["regret_se"] for e in llm], color="tab:red", marker="s",
-                     linestyle="none", capsize=3, label="eps_llm (pretrained, K-episode context)")
+                     linestyle="none", capsize=3, label=f"eps_llm, K-episode context ({', '.join(names)})")
+    trained = sorted({e["eps_llm"]["trained_episodes"] for e in llm if "trained_episodes" in e["eps_llm"]})
+    for k in trained:
+        ax1.axvline(k, color="tab:red", linewidth=0.8, alpha=0.5, linestyle="-.",
+                    label=f"eps_llm's training prompts: {k} episodes")
+    if "eps_llm" in unbounded:
+        ax1.axhline(unbounded["eps_llm"]["regret"], color="tab:red", linestyle=":",
+                    label=f"eps_llm, whole history ({unbounded['eps_llm']['checkpoint']}): "
+                          f"{unbounded['eps_llm']['regret']:.1f}")
     ax1.set_xscale("log", base=2)
     ax1.set_yscale("log")
     ax1.set_xlabel("episodes in the context K")
     ax1.set_ylabel(f"cumulative regret at T = {result['episodes']}")
     ax1.set_title(f"hard Z={params.num_tasks} H={params.horizon}, eps = {result['eps']:g}, {result['seeds']} seeds",
                   fontsize=9)
-    ax1.legend(fontsize=7, loc="upper right")
+    ax1.legend(fontsize=7, loc="lower left")
     ax1.grid(True, which="both", alpha=0.25)
     cmap = plt.get_cmap("viridis")
     for i, e in enumerate(entries):

@@ -308,9 +308,11 @@ class WindowedBail(Planner):
         return (ring, local)
 
 
-def _from_checkpoint(instance: Instance, checkpoint: str | Path | None = None) -> Planner:
-    """The registry's builder: ``checkpoint``, or the one shipped for ``instance``."""
-    return llm_planner_from_checkpoint(default_checkpoint(instance) if checkpoint is None else checkpoint, instance)
+def _from_checkpoint(instance: Instance, checkpoint: str | Path | None = None, window: int | None = None) -> Planner:
+    """The registry's builder: ``checkpoint``, or the one shipped for ``instance``; ``window`` (an ALiBi
+    transformer's episodes in context at deployment, default its training prompts') see :func:`planner_for`."""
+    return llm_planner_from_checkpoint(default_checkpoint(instance) if checkpoint is None else checkpoint, instance,
+                                       window)
 
 
 def _untrained(instance: Instance, key: jax.Array) -> LlmPlanner:
@@ -326,4 +328,4 @@ register(PlannerEntry(
     "shipped for hard and random)",
     eps_description="the pretrained model with per-episode epsilon-greedy exploration",
     needs_checkpoint=True, single_actor_reason="the pretrained model reads one Actor's history",
-    key_free=True, stand_in=_untrained))
+    key_free=True, takes_window=True, window_optional=True, stand_in=_untrained))

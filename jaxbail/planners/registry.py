@@ -47,6 +47,8 @@ class PlannerEntry:
       key_free: ``begin_episode`` ignores its key, so ``epsilon_greedy(planner, 0)`` plays bit for bit
         what the planner plays and its cells can batch with its ``eps_`` variant's.
       takes_window: built with ``window=K`` episodes of context (``--window K``, sweep ``planner.window``).
+      window_optional: ``window`` may be left out (the planner has a default; ``llm``: an ALiBi checkpoint's
+        training window); otherwise a ``takes_window`` planner needs it.
       stand_in: for ``needs_checkpoint`` planners, ``stand_in(instance, key)`` the same planner with
         untrained weights of the instance's sizes (the smoke test runs it without a checkpoint).
     """
@@ -59,15 +61,16 @@ class PlannerEntry:
     single_actor_reason: str | None = None
     key_free: bool = False
     takes_window: bool = False
+    window_optional: bool = False
     stand_in: Callable[[Any, Any], Planner] | None = None
 
     def make(self, *, instance=None, checkpoint=None, explore=None, window=None,
              called: str | None = None) -> Planner:
         """The planner itself (never the ``eps_`` variant); ``called`` is the name messages use (default ``name``)."""
-        if (window is not None) != self.takes_window:
-            windowed = [n for n, p in PLANNERS.items() if p.entry.takes_window]
-            raise ValueError(f"planner {called or self.name!r} needs window=K" if window is None
-                             else f"window applies to {' and '.join(windowed)}, not to {called or self.name!r}")
+        if window is None and self.takes_window and not self.window_optional:
+            raise ValueError(f"planner {called or self.name!r} needs window=K")
+        if window is not None and not self.takes_window:
+            raise ValueError(f"window applies to {windowed_names()}, not to {called or self.name!r}")
         if self.needs_checkpoint and instance is None:
             raise ValueError(f"planner {called or self.name!r} needs the instance it runs on (to pick and check its "
                              "checkpoint)")
@@ -100,6 +103,11 @@ class PlannerName:
     @property
     def takes_window(self) -> bool:
         return self.entry.takes_window
+
+    @property
+    def needs_window(self) -> bool:
+        """``window`` is required (a ``takes_window`` planner without a default)."""
+        return self.entry.takes_window and not self.entry.window_optional
 
     @property
     def batches_with_eps(self) -> bool:
@@ -144,6 +152,12 @@ def planner_name(name: str) -> PlannerName:
     if name not in PLANNERS:
         raise ValueError(f"unknown planner {name!r} (choose from {', '.join(PLANNERS)})")
     return PLANNERS[name]
+
+
+def windowed_names() -> str:
+    """The planners that take a window, for messages: ``"a, b, c and d"``."""
+    names = [n for n, p in PLANNERS.items() if p.entry.takes_window]
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
 
 
 def make_planner(name: str, *, eps_scale: float = 0.1, eps_power: float = 0.0, explore=None,
