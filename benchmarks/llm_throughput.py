@@ -9,11 +9,10 @@ posterior computed in both runs (the runner always filters). Steady state: the f
 window slide (one full forward over the kept tokens) in every episode after the ``K``-th.
 
 ``--families`` (issue 10) times the model families on ``hard`` instead: the shipped absolute-position
-transformer (re-encodes at every slide), the ALiBi transformer with its ring-buffer cache (windows
-of 4 and 64 episodes) and the recurrent model (the shipped ``hard-recurrent`` weights). Speed does not
-depend on the weights, so the ALiBi rows use freshly initialised weights of the shipped hard
-transformer's size (2 layers, width 64, 4 heads). Record ``uptime`` beside the numbers: on a
-shared machine they are provisional.
+transformer (re-encodes at every slide), the shipped ALiBi transformer ``hard-alibi`` (width 32, ring-buffer
+cache) at its 16-episode training window and at 4 and 64 episodes, the same ring at the absolute model's
+size (width 64) and the recurrent model (the shipped ``hard-recurrent``). Record the load average beside
+the numbers (the JSON does): on a shared machine they are provisional.
 
 Usage::
 
@@ -99,13 +98,17 @@ def families(args) -> None:
 
     instance = hard()
     shipped = llm_planner_from_checkpoint(shipped_checkpoint("hard"), instance)
-    alibi = dataclasses.replace(shipped.config, positions="alibi")
-    alibi_params = Transformer(alibi).init_params(jax.random.PRNGKey(0))
-    planners = {"recurrent (hard-recurrent)": llm_planner_from_checkpoint(shipped_checkpoint("hard-recurrent"),
-                                                                         instance),
-                "transformer alibi ring K=4": planner_for(alibi, alibi_params, window=4),
-                "transformer absolute K=4 (shipped, re-encodes)": shipped,
-                "transformer alibi ring K=64": planner_for(alibi, alibi_params, window=64)}
+    wide = dataclasses.replace(shipped.config, positions="alibi")  # speed does not depend on the weights
+    wide_params = Transformer(wide).init_params(jax.random.PRNGKey(0))
+    alibi = shipped_checkpoint("hard-alibi")
+    planners = {"recurrent (hard-recurrent, width 48)": llm_planner_from_checkpoint(
+                    shipped_checkpoint("hard-recurrent"), instance),
+                "transformer alibi ring K=16 (hard-alibi, width 32, its training window)":
+                    llm_planner_from_checkpoint(alibi, instance, window=16),
+                "transformer alibi ring K=4 (hard-alibi)": llm_planner_from_checkpoint(alibi, instance, window=4),
+                "transformer alibi ring K=64 (hard-alibi)": llm_planner_from_checkpoint(alibi, instance, window=64),
+                "transformer alibi ring K=4, width 64": planner_for(wide, wide_params, window=4),
+                "transformer absolute K=4 (shipped hard, width 64, re-encodes)": shipped}
     bail = time_planner(instance, Bail(), args.seeds, args.episodes, args.repeats)
     rows = {"bail": bail}
     print(f"hard: {args.seeds} seeds x {args.episodes} episodes; bail {bail['seed_steps_per_s']:.3g} seed-steps/s",
