@@ -9,9 +9,9 @@ posterior computed in both runs (the runner always filters). Steady state: the f
 window slide (one full forward over the kept tokens) in every episode after the ``K``-th.
 
 ``--families`` (issue 10) times the model families on ``hard`` instead: the shipped absolute-position
-transformer (re-encodes at every slide), the shipped ALiBi transformer ``hard-alibi`` (width 32, ring-buffer
+transformer (re-encodes at every slide), the shipped ALiBi transformer ``hard-alibi`` (1 layer, width 32, ring-buffer
 cache) at its 16-episode training window and at 4 and 64 episodes, the same ring at the absolute model's
-size (width 64) and the recurrent model (the shipped ``hard-recurrent``). Record the load average beside
+size (2 layers, width 64) and the recurrent model (the shipped ``hard-recurrent``). Record the load average beside
 the numbers (the JSON does): on a shared machine they are provisional.
 
 Usage::
@@ -103,11 +103,11 @@ def families(args) -> None:
     alibi = shipped_checkpoint("hard-alibi")
     planners = {"recurrent (hard-recurrent, width 48)": llm_planner_from_checkpoint(
                     shipped_checkpoint("hard-recurrent"), instance),
-                "transformer alibi ring K=16 (hard-alibi, width 32, its training window)":
+                "transformer alibi ring K=16 (hard-alibi, 1 layer, width 32, its training window)":
                     llm_planner_from_checkpoint(alibi, instance, window=16),
                 "transformer alibi ring K=4 (hard-alibi)": llm_planner_from_checkpoint(alibi, instance, window=4),
                 "transformer alibi ring K=64 (hard-alibi)": llm_planner_from_checkpoint(alibi, instance, window=64),
-                "transformer alibi ring K=4, width 64": planner_for(wide, wide_params, window=4),
+                "transformer alibi ring K=4, 2 layers, width 64 (untrained weights)": planner_for(wide, wide_params, window=4),
                 "transformer absolute K=4 (shipped hard, width 64, re-encodes)": shipped}
     bail = time_planner(instance, Bail(), args.seeds, args.episodes, args.repeats)
     rows = {"bail": bail}

@@ -300,48 +300,43 @@ def check_memory(estimate: MemoryEstimate, what: str, hint: str) -> None:
 
 # ---------------------------------------------------------------------------------------------- --param
 
-ARRAY_PARAMS = ("prior", "instruction_probs")
-_FLOAT_PARAMS = ("reveal", "slip", "safe", "noise", "concentration")
-_STR_PARAMS = ("reporter",)
-
-
 def check_builtin_params(name: str, params: dict[str, Any]) -> None:
     """Types and ranges of a built-in instance's parameters, and the memory its tables would take,
-    checked before the generator runs. Messages start with the parameter's name (the CLI's and the
-    sweep's prefixes name where it came from)."""
+    checked before the generator runs. What each parameter takes comes from the generator's type
+    annotations (:func:`jaxbail.instances.registry.param_kind`). Messages start with the parameter's
+    name (the CLI's and the sweep's prefixes name where it came from)."""
     from jaxbail.instance import InstanceError
 
     def bad(msg: str) -> InstanceError:
         return InstanceError(msg)
 
-    from jaxbail.instances.registry import INSTANCES, list_valued, parameters
+    from jaxbail.instances.registry import INSTANCES, list_valued, param_kind
 
-    known = parameters(name) if name in INSTANCES else {}
+    def finite(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
     lists = list_valued(name) if name in INSTANCES else set()
     for key, value in params.items():
-        if key not in known:  # an unknown name: instance_by_name's message lists the allowed ones
-            continue
-        default = known[key].default
-        if key in ARRAY_PARAMS or (key in lists and key not in _FLOAT_PARAMS):  # from the generator's annotations
-            if value is None:
-                continue
+        kind = param_kind(name, key) if name in INSTANCES else None
+        if kind is None or (value is None and kind in ("numbers", "int")):
+            continue  # unknown names: instance_by_name's message lists the allowed ones; None: the default
+        if kind == "numbers":
             items = value if isinstance(value, list) else [value]
-            if not items or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-                                    for v in items):
+            if not items or not all(finite(v) for v in items):
                 raise bad(f"{key}: expected a list of finite numbers such as 0.5,0.3,0.2, got {_show(value)}")
-        elif key in _FLOAT_PARAMS or type(default) is float:  # a per-Actor list (coordination's reveal) too
-            items = value if isinstance(value, list) and value else [value]
-            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in items):
+        elif kind == "number":  # a per-Actor list where the annotation admits one (coordination's reveal)
+            items = value if isinstance(value, list) and value and key in lists else [value]
+            if not all(finite(v) for v in items):
                 raise bad(f"{key}: must be a finite number, got {_show(value)}")
-        elif key in _STR_PARAMS or type(default) is str:
+        elif kind == "name":
             if not isinstance(value, str):
                 raise bad(f"{key}: must be a name, got {_show(value)}")
-        elif key == "seed":
+        elif kind == "seed":
             try:
                 check_int(value, key, 0, SEED_MAX, what=" (a 32-bit PRNG seed)")
             except InputError as err:
                 raise bad(str(err).replace(f"{key} must", f"{key}: must")) from None
-        elif value is not None and type(default) is int:  # the sizes: num_tasks, num_states, horizon, ...
+        else:  # the sizes and counts: num_tasks, num_states, horizon, num_instructions, ...
             if isinstance(value, bool) or not isinstance(value, int):
                 raise bad(f"{key}: must be an integer >= 1, got {_show(value)}")
             if value > INT32_MAX:

@@ -200,6 +200,34 @@ def test_bad_param_values_are_refused(capsys, cwd, item):
     assert item.split("=")[0] in line  # names the parameter
 
 
+def test_param_checks_read_the_generators_annotations():
+    import typing
+
+    from jaxbail.instances.registry import INSTANCES, _family, param_kind, parameters
+
+    kinds = {(name, key): param_kind(name, key) for name in INSTANCES for key in parameters(name)}
+    assert kinds[("hard", "prior")] == kinds[("coordination", "prior")] == "numbers"  # Sequence[float] | None
+    assert kinds[("hard", "reveal")] == kinds[("coordination", "reveal")] == "number"  # float (| Sequence[float])
+    assert kinds[("random", "reporter")] == "name" and kinds[("random", "seed")] == "seed"
+    assert kinds[("hard", "num_instructions")] == kinds[("coordination", "num_actors")] == "int"
+    assert param_kind("hard", "nope") is None
+    # every parameter of every family has a kind, each the one its annotation names
+    names = {"numbers": "Sequence[float]", "number": "float", "name": "str", "int": "int"}
+    for (name, key), kind in kinds.items():
+        if kind != "seed":
+            assert names[kind] in str(typing.get_type_hints(_family(name).generator)[key]), (name, key, kind)
+    # a count whose default is None is checked too; a list for a scalar float is refused, a per-Actor one is not
+    from jaxbail.instance import InstanceError
+    from jaxbail.validate import check_builtin_params
+
+    with pytest.raises(InstanceError, match=r"^num_instructions: must be an integer >= 1, got 'abc'$"):
+        check_builtin_params("hard", {"num_instructions": "abc"})
+    with pytest.raises(InstanceError, match=r"^reveal: must be a finite number, got \[0.5, 0.5\]$"):
+        check_builtin_params("hard", {"reveal": [0.5, 0.5]})
+    check_builtin_params("coordination", {"reveal": [0.5, 0.5]})
+    check_builtin_params("hard", {"num_instructions": None, "prior": None})
+
+
 @PROPERTY
 @given(seed=st.integers(2**32, 10**40), which=st.sampled_from(["--param", "flag"]))
 def test_big_seeds_are_refused(capsys, cwd, seed, which):

@@ -111,6 +111,33 @@ def list_valued(name: str) -> set[str]:
     return {p for p in parameters(name) if _admits_sequence(hints.get(p))}
 
 
+def param_kind(name: str, key: str) -> str | None:
+    """What parameter ``key`` of family ``name`` takes, read from the generator's type annotation (the one
+    source: :func:`jaxbail.validate.check_builtin_params` checks values by it):
+
+    ``"name"`` (``str``), ``"number"`` (``float``; a list of them too where the annotation admits a
+    sequence, as coordination's per-Actor ``reveal``), ``"numbers"`` (``Sequence[float]``: a list, as
+    ``prior``), ``"int"`` (a size or count), ``"seed"`` (the PRNG seed of a generator taking a key), or
+    ``None`` for an unknown key or an unannotated parameter.
+    """
+    if key == "seed" and key in parameters(name) and _takes_key(_family(name).generator):
+        return "seed"
+    hint = typing.get_type_hints(_family(name).generator).get(key)
+    if hint is None:
+        return None
+    args = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    args = [a for a in args if a is not type(None)]
+    if str in args:
+        return "name"
+    if float in args:
+        return "number"
+    if _admits_sequence(hint):
+        return "numbers"
+    if int in args:
+        return "int"
+    return None
+
+
 def parse_params(name: str, items: list[str]) -> dict[str, Any]:
     """Parse ``["num_tasks=4", "prior=[0.5,0.3,0.2]"]`` for instance ``name``.
 
