@@ -107,7 +107,8 @@ def families(args) -> None:
                     llm_planner_from_checkpoint(alibi, instance, window=16),
                 "transformer alibi ring K=4 (hard-alibi)": llm_planner_from_checkpoint(alibi, instance, window=4),
                 "transformer alibi ring K=64 (hard-alibi)": llm_planner_from_checkpoint(alibi, instance, window=64),
-                "transformer alibi ring K=4, 2 layers, width 64 (untrained weights)": planner_for(wide, wide_params, window=4),
+                "transformer alibi ring K=4, 2 layers, width 64 (untrained weights)":
+                    planner_for(wide, wide_params, window=4),
                 "transformer absolute K=4 (shipped hard, width 64, re-encodes)": shipped}
     bail = time_planner(instance, Bail(), args.seeds, args.episodes, args.repeats)
     rows = {"bail": bail}
