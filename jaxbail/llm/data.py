@@ -238,17 +238,17 @@ def _sample_eps_bail(key, model: Instance, table, first_prompt, num_prompts: int
             state, obs0 = env.reset(task, u_ep[0], u_ep[1])
             belief = filt.begin_episode(model, log_task, obs0).belief
 
-            def step(carry, h):
-                state, obs, belief = carry
+            def decide(belief, h, state, obs):  # the behaviour reads the exact belief, carried through the loop
                 label = draw_from_probs(policy[h, task, state], u_ep[2 + 4 * h])
                 play = jnp.where(exploring, uniform, mixture_over_belief(belief, policy[h]))
-                subgoal = draw_from_probs(play, u_ep[3 + 4 * h])
-                next_state, next_obs = env.step(task, state, subgoal, u_ep[4 + 4 * h], u_ep[5 + 4 * h])
-                belief = filt.update(model, belief, subgoal, next_obs).belief
-                return (next_state, next_obs, belief), (state, subgoal, next_obs, label)
+                return draw_from_probs(play, u_ep[3 + 4 * h]), belief, label
 
-            (last, _, belief), (states, subgoals, obs, labels) = jax.lax.scan(
-                step, (state, obs0, belief), jnp.arange(horizon))
+            def record(belief, label, h, state, subgoal, next_state, next_obs):
+                return filt.update(model, belief, subgoal, next_obs).belief, (state, subgoal, next_obs, label)
+
+            (last, _, belief), (states, subgoals, obs, labels) = rollout(
+                env, task, state, obs0, decide, record, lambda h: (u_ep[4 + 4 * h], u_ep[5 + 4 * h]), belief,
+                horizon)
             states = jnp.concatenate([states, last[None]])
             return belief.log_task, (states, jnp.concatenate([obs0[None], obs]), subgoals, labels)
 
