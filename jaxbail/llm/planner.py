@@ -22,8 +22,50 @@ from jaxbail.planners.base import Context, Planner, mixture_over_belief
 from jaxbail.planners.core import EpsilonGreedy, epsilon_greedy
 from jaxbail.planners.registry import PlannerEntry, register
 
-__all__ = ["LlmState", "LlmPlanner", "RecurrentLlmPlanner", "RingLlmPlanner", "planner_for",
+__all__ = ["TokenStreamPlanner", "LlmState", "LlmPlanner", "RecurrentLlmPlanner", "RingLlmPlanner", "planner_for",
            "llm_planner_from_checkpoint", "eps_llm", "WindowedBail"]
+
+
+class TokenStreamPlanner(Planner):
+    """The token stream every ``llm`` planner reads (SPEC 7's layout): ``BOS``, then per episode
+    ``o_1 g_1 .. o_H g_H o_{H+1} SEP`` with the subgoals actually played.
+
+    :meth:`act` feeds ``g_h`` (after the first step) and ``o_{h+1}`` and returns the softmax of the logits
+    at ``o_{h+1}``; :meth:`end_episode` feeds ``g_H``, ``o_{H+1}`` and ``SEP``, then :meth:`_close`. A model
+    family supplies :meth:`_feed`: one token at ``offset`` (``0 .. 2H + 1``) of 0-based ``episode`` (both
+    the same for every seed under the runner's vmap, so the ``cond`` below stays a branch).
+    """
+
+    config: ModelConfig = struct.field(pytree_node=False)
+
+    def _feed(self, state: Any, token: jax.Array, episode: jax.Array, offset: jax.Array) -> tuple[jax.Array, Any]:
+        raise NotImplementedError
+
+    def _skip(self, state: Any, token: jax.Array, episode: jax.Array | None = None,
+              offset: jax.Array | None = None) -> Any:
+        """:meth:`_feed` without the logits (``episode``, ``offset``: where the family needs them)."""
+        return self._feed(state, token, episode, offset)[1]
+
+    def _close(self, state: Any, episode: jax.Array) -> Any:
+        """After an episode's ``SEP`` (nothing by default)."""
+        del episode
+        return state
+
+    def act(self, state: Any, ctx: Context) -> tuple[jax.Array, Any]:
+        """Feed ``g_h`` (after the first step) and ``o_{h+1}``; the softmax ``[G]`` of the logits at ``o_{h+1}``."""
+        subgoal_token = self.config.num_observations + ctx.prev_subgoal
+        state = jax.lax.cond(ctx.step > 0, self._skip, lambda s, *_: s, state, subgoal_token, ctx.episode,
+                             2 * ctx.step - 1)
+        logits, state = self._feed(state, ctx.observation, ctx.episode, 2 * ctx.step)
+        return jax.nn.softmax(logits), state
+
+    def end_episode(self, state: Any, ctx: Context) -> Any:
+        """Feed ``g_H``, ``o_{H+1}`` and ``SEP`` (offsets ``2H - 1, 2H, 2H + 1``), then close the episode."""
+        last = 2 * self.config.horizon
+        state = self._skip(state, self.config.num_observations + ctx.prev_subgoal, ctx.episode, last - 1)
+        state = self._skip(state, ctx.observation, ctx.episode, last)
+        state = self._skip(state, self.config.sep, ctx.episode, last + 1)
+        return self._close(state, ctx.episode)
 
 
 class LlmState(NamedTuple):
@@ -41,7 +83,7 @@ class LlmState(NamedTuple):
     tokens: jax.Array
 
 
-class LlmPlanner(Planner):
+class LlmPlanner(TokenStreamPlanner):
     """A pretrained causal transformer reading the tokenised history (SPEC 7), decoded incrementally.
 
     The prompt is the training layout: ``BOS``, then per episode ``o_1 g_1 .. o_H g_H o_{H+1} SEP``
@@ -57,21 +99,18 @@ class LlmPlanner(Planner):
     """
 
     params: Any
-    config: ModelConfig = struct.field(pytree_node=False)
 
     @property
     def model(self) -> Transformer:
         return Transformer(self.config)
 
-    def _feed(self, state: LlmState, token: jax.Array) -> tuple[jax.Array, LlmState]:
-        """Decode one token at ``state.position``: logits ``[G]`` there, and the advanced state."""
+    def _feed(self, state: LlmState, token: jax.Array, episode=None, offset=None) -> tuple[jax.Array, LlmState]:
+        """Decode one token at ``state.position`` (the window's own position, after slides): logits ``[G]``
+        there, and the advanced state."""
         token = jnp.asarray(token, jnp.int32)
         logits, cache = self.model.decode_step(self.params, state.cache, token, state.position)
         tokens = jnp.where(jnp.arange(self.config.context_tokens) == state.position, token, state.tokens)
         return logits, LlmState(cache, state.position + 1, tokens)
-
-    def _skip_logits(self, state: LlmState, token: jax.Array) -> LlmState:
-        return self._feed(state, token)[1]
 
     def init(self, key: jax.Array, ctx: Context) -> LlmState:
         """An empty cache with ``BOS`` fed at position 0."""
@@ -79,7 +118,7 @@ class LlmPlanner(Planner):
         cfg = self.config
         empty = LlmState(self.model.empty_cache(), jnp.zeros((), jnp.int32),
                          jnp.full((cfg.context_tokens,), cfg.bos, jnp.int32))
-        return self._skip_logits(empty, cfg.bos)
+        return self._skip(empty, cfg.bos)
 
     def _slide(self, state: LlmState) -> LlmState:
         """Drop the oldest episode: ``BOS`` + the rest shifted left by ``E``, cache rebuilt by one full forward."""
@@ -101,24 +140,8 @@ class LlmPlanner(Planner):
         full = ctx.episode >= self.config.context_episodes
         return jax.lax.cond(full, self._slide, lambda s: s, state)
 
-    def act(self, state: LlmState, ctx: Context) -> tuple[jax.Array, LlmState]:
-        """Feed ``g_h`` (after the first step) and ``o_{h+1}``; return the softmax ``[G]`` of the logits at ``o_{h+1}``.
 
-        ``ctx.step`` is the same for every seed under the runner's vmap, so the ``cond`` stays a branch.
-        """
-        subgoal_token = self.config.num_observations + ctx.prev_subgoal
-        state = jax.lax.cond(ctx.step > 0, self._skip_logits, lambda s, t: s, state, subgoal_token)
-        logits, state = self._feed(state, ctx.observation)
-        return jax.nn.softmax(logits), state
-
-    def end_episode(self, state: LlmState, ctx: Context) -> LlmState:
-        """Feed ``g_H`` (``ctx.prev_subgoal``), ``o_{H+1}`` (``ctx.observation``) and ``SEP``."""
-        state = self._skip_logits(state, self.config.num_observations + ctx.prev_subgoal)
-        state = self._skip_logits(state, ctx.observation)
-        return self._skip_logits(state, self.config.sep)
-
-
-class RecurrentLlmPlanner(Planner):
+class RecurrentLlmPlanner(TokenStreamPlanner):
     """A pretrained recurrent model (``family="recurrent"``) reading the whole tokenised history.
 
     The token stream is the transformer's (``BOS``, then per episode ``o_1 g_1 .. o_H g_H o_{H+1}
@@ -131,38 +154,22 @@ class RecurrentLlmPlanner(Planner):
     """
 
     params: Any
-    config: ModelConfig = struct.field(pytree_node=False)
 
     @property
     def model(self) -> Recurrent:
         return Recurrent(self.config)
 
-    def _feed(self, state: RecurrentState, token: jax.Array) -> tuple[jax.Array, RecurrentState]:
+    def _feed(self, state: RecurrentState, token: jax.Array, episode=None,
+              offset=None) -> tuple[jax.Array, RecurrentState]:
         return self.model.decode_step(self.params, state, jnp.asarray(token, jnp.int32))
-
-    def _skip_logits(self, state: RecurrentState, token: jax.Array) -> RecurrentState:
-        return self._feed(state, token)[1]
 
     def init(self, key: jax.Array, ctx: Context) -> RecurrentState:
         """The empty state with ``BOS`` fed."""
         del key, ctx
-        return self._skip_logits(self.model.empty_state(), self.config.bos)
-
-    def act(self, state: RecurrentState, ctx: Context) -> tuple[jax.Array, RecurrentState]:
-        """Feed ``g_h`` (after the first step) and ``o_{h+1}``; the softmax ``[G]`` of the logits at ``o_{h+1}``."""
-        subgoal_token = self.config.num_observations + ctx.prev_subgoal
-        state = jax.lax.cond(ctx.step > 0, self._skip_logits, lambda s, t: s, state, subgoal_token)
-        logits, state = self._feed(state, ctx.observation)
-        return jax.nn.softmax(logits), state
-
-    def end_episode(self, state: RecurrentState, ctx: Context) -> RecurrentState:
-        """Feed ``g_H``, ``o_{H+1}`` and ``SEP``."""
-        state = self._skip_logits(state, self.config.num_observations + ctx.prev_subgoal)
-        state = self._skip_logits(state, ctx.observation)
-        return self._skip_logits(state, self.config.sep)
+        return self._skip(self.model.empty_state(), self.config.bos)
 
 
-class RingLlmPlanner(Planner):
+class RingLlmPlanner(TokenStreamPlanner):
     """An ALiBi transformer (``positions="alibi"``) decoding into a ring-buffer cache of ``window`` episodes.
 
     In episode ``t`` the model sees ``BOS``, the last ``window - 1`` complete episodes and the
@@ -179,7 +186,6 @@ class RingLlmPlanner(Planner):
     """
 
     params: Any
-    config: ModelConfig = struct.field(pytree_node=False)
     window: int = struct.field(pytree_node=False, default=4)
 
     @property
@@ -190,33 +196,14 @@ class RingLlmPlanner(Planner):
               offset: jax.Array) -> tuple[jax.Array, RingCache]:
         return self.model.ring_step(self.params, cache, jnp.asarray(token, jnp.int32), episode, offset)
 
-    def _skip_logits(self, cache: RingCache, token: jax.Array, episode: jax.Array, offset: jax.Array) -> RingCache:
-        return self._feed(cache, token, episode, offset)[1]
-
     def init(self, key: jax.Array, ctx: Context) -> RingCache:
         """The ring with ``BOS`` fed."""
         del key, ctx
         return self.model.ring_cache(self.params, self.window)
 
-    def act(self, state: RingCache, ctx: Context) -> tuple[jax.Array, RingCache]:
-        """Feed ``g_h`` (after the first step) and ``o_{h+1}``; the softmax ``[G]`` of the logits at ``o_{h+1}``.
-
-        One token per call: feeding ``g_h`` and ``o_{h+1}`` as one two-token block was measured 8x slower
-        on XLA:CPU (the per-seed ``[heads, 2, slots]`` products become transposes and generic dots).
-        """
-        subgoal_token = self.config.num_observations + ctx.prev_subgoal
-        state = jax.lax.cond(ctx.step > 0, self._skip_logits, lambda c, *_: c, state, subgoal_token, ctx.episode,
-                             2 * ctx.step - 1)
-        logits, state = self._feed(state, ctx.observation, ctx.episode, 2 * ctx.step)
-        return jax.nn.softmax(logits), state
-
-    def end_episode(self, state: RingCache, ctx: Context) -> RingCache:
-        """Feed ``g_H``, ``o_{H+1}`` and ``SEP`` (offsets ``2H - 1, 2H, 2H + 1``); close the episode into the ring."""
-        last = 2 * self.config.horizon
-        state = self._skip_logits(state, self.config.num_observations + ctx.prev_subgoal, ctx.episode, last - 1)
-        state = self._skip_logits(state, ctx.observation, ctx.episode, last)
-        state = self._skip_logits(state, self.config.sep, ctx.episode, last + 1)
-        return Transformer.ring_close(state, ctx.episode)
+    def _close(self, state: RingCache, episode: jax.Array) -> RingCache:
+        """The episode's last-layer keys and values move into the ring."""
+        return Transformer.ring_close(state, episode)
 
 
 def planner_for(config: ModelConfig, params: Any, window: int | None = None) -> Planner:
