@@ -246,7 +246,7 @@ plt.show()
 # %%
 from jaxbail.claims import memory_length
 
-ml_settings = dict(memory_length.SETTINGS["quick"], llm_windows=[1, 2, 4, 8, 16, 32, 64])
+ml_settings = dict(memory_length.SETTINGS["quick"], episodes=300, llm_windows=[1, 2, 4, 8, 16, 32, 64])
 if SMALL:
     ml_settings.update(episodes=20, seeds=16, windows=[1, 4], llm_windows=[1, 4])
 ml = memory_length.run(ml_settings)

@@ -52,7 +52,7 @@ from jaxbail.runner import simulate, simulate_many
 NAME = "claim4"
 TITLE = "pretraining error adds a term proportional to it"
 SETTINGS: dict[str, dict[str, Any]] = {
-    "quick": {"seed": 0, "episodes": 100, "seeds": 128, "hard_episodes": 100, "hard_seeds": 64, "eps": 0.1,
+    "quick": {"seed": 0, "episodes": 100, "seeds": 128, "hard_episodes": 60, "hard_seeds": 64, "eps": 0.1,
               "heldout_prompts": 512},
     "full": {"seed": 0, "episodes": 400, "seeds": 400, "hard_episodes": 400, "hard_seeds": 256, "eps": 0.1,
              "heldout_prompts": 2048},

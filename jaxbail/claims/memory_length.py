@@ -50,9 +50,9 @@ __all__ = ["NAME", "TITLE", "SETTINGS", "CRITERION", "run", "verdict", "describe
 NAME = "memory_length"
 TITLE = "Memory length sets the regret: exact BAIL from the last K episodes on hard"
 SETTINGS: dict[str, dict[str, Any]] = {
-    "quick": {"episodes": 300, "seeds": 200, "eps": 0.1, "windows": [1, 2, 4, 8, 16, 32, 64],
+    "quick": {"episodes": 200, "seeds": 200, "eps": 0.1, "windows": [1, 2, 4, 8, 16, 32, 64],
               "instance": {"num_tasks": 3, "horizon": 5}, "seed": 0, "window_checkpoint": "hard-alibi",
-              "llm_windows": [1, 4, 16, 64], "checkpoints": {"unbounded": "hard-recurrent"}},
+              "llm_windows": [4, 32], "checkpoints": {"unbounded": "hard-recurrent"}},
     "full": {"episodes": 2000, "seeds": 400, "eps": 0.1, "windows": [1, 2, 4, 8, 16, 32, 64],
              "instance": {"num_tasks": 3, "horizon": 5}, "seed": 0, "window_checkpoint": "hard-alibi",
              "checkpoints": {"unbounded": "hard-recurrent"}},
