@@ -18,7 +18,7 @@ Regenerated checkpoints are statistically equivalent, not bit-identical, to the 
 
 Usage::
 
-    python benchmarks/train_checkpoints.py                 # all four (about 25 minutes on 2 cores)
+    python benchmarks/train_checkpoints.py                 # all seven (about 35 minutes on 2 cores)
     python benchmarks/train_checkpoints.py --only hard --out /tmp/ckpt
 """
 
