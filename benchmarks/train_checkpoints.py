@@ -18,7 +18,8 @@ Regenerated checkpoints are statistically equivalent, not bit-identical, to the 
 
 Usage::
 
-    python benchmarks/train_checkpoints.py                 # all seven (about 35 minutes on 2 cores)
+    python benchmarks/train_checkpoints.py                 # all seven: ~25 min for the four 2-layer transformers,
+                                                           # 2-3 min each for the three quick-recipe models (2 cores)
     python benchmarks/train_checkpoints.py --only hard --out /tmp/ckpt
 """
 
