@@ -248,7 +248,7 @@ from jaxbail.claims import memory_length
 
 ml_settings = dict(memory_length.SETTINGS["quick"], episodes=300, llm_windows=[1, 2, 4, 8, 16, 32, 64])
 if SMALL:
-    ml_settings.update(episodes=20, seeds=16, windows=[1, 4], llm_windows=[1, 4])
+    ml_settings.update(episodes=20, seeds=16, windows=[1, 4], llm_windows=[4], checkpoints={})
 ml = memory_length.run(ml_settings)
 print(f"hard Z=3 H=5, eps = {ml['eps']}, T = {ml['episodes']}, {ml['seeds']} seeds: regret at T (+- 1 SE)")
 print(f"{'K':>9} | {'bail_window':>14} | {'closed form':>11} | {'eps_llm':>14} | {'eps_llm - exact':>16} | checkpoint")

@@ -33,8 +33,9 @@ for _name, _value in _SETTINGS.items():
 # pytest-xdist's ``--dist loadfile`` hands whole files to the workers in collection order. Starting the
 # longest files first (longest-processing-time-first) keeps the two workers' loads even; the order of the
 # tests inside a file is unchanged (a stable sort).
-_LONGEST_FIRST = ("test_plot_reproduce.py", "test_smoke.py", "test_notebooks.py", "test_llm.py", "test_sweep.py",
-                  "test_multi_agent.py", "test_llm_cli.py", "test_cli.py", "test_runner_cells.py")
+_LONGEST_FIRST = ("test_plot_reproduce.py", "test_smoke.py", "test_notebooks.py", "test_llm_recurrent.py",
+                  "test_scale.py", "test_llm.py", "test_sweep.py", "test_llm_cli.py", "test_multi_agent.py",
+                  "test_bail_window.py", "test_rates.py", "test_env.py", "test_cli.py", "test_runner_cells.py")
 
 
 def pytest_collection_modifyitems(items):

@@ -11,11 +11,12 @@ import pytest
 from jaxbail.claims import memory_length as ml
 from jaxbail.llm.checkpoint import shipped_checkpoint
 
-# the shipped hard checkpoints' sizes (Z = 3, H = 5): the absolute transformer (a 4-episode context) at K = 4,
-# the ALiBi transformer deployed with a 1-episode window, the recurrent model for the whole history
+# the shipped hard checkpoints' sizes (Z = 3, H = 5): a checkpoint of its own at K = 4 (given by path; the recurrent
+# model, so it shares the whole history's compile), the ALiBi transformer deployed with a 1-episode window, the
+# recurrent model (by its shipped name) for the whole history
 SMALL = {"episodes": 40, "seeds": 250, "eps": 0.2, "windows": [1, 2, 4], "instance": {"num_tasks": 3, "horizon": 5},
          "seed": 3, "window_checkpoint": "hard-alibi", "llm_windows": [1],
-         "checkpoints": {"4": str(shipped_checkpoint("hard")), "unbounded": "hard-recurrent"}}
+         "checkpoints": {"4": str(shipped_checkpoint("hard-recurrent")), "unbounded": "hard-recurrent"}}
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +43,8 @@ def test_every_window_matches_the_closed_form_and_the_record_is_json(result):
     # recurrent model (no window) for the whole history
     picked = {e["window"]: (e["eps_llm"]["checkpoint"], e["eps_llm"]["deployed_window"], e["eps_llm"]["family"],
                             e["eps_llm"]["trained_episodes"]) for e in result["entries"] if "eps_llm" in e}
-    assert picked == {1: ("hard-alibi", 1, "transformer", 16), 4: (str(shipped_checkpoint("hard")), None,
-                                                                  "transformer", 4),
+    assert picked == {1: ("hard-alibi", 1, "transformer", 16), 4: (str(shipped_checkpoint("hard-recurrent")), None,
+                                                                  "recurrent", 16),
                       None: ("hard-recurrent", None, "recurrent", 16)}
     assert result["checkpoints"]["1"] == {"checkpoint": "hard-alibi", "window": 1}
     for e in result["entries"]:  # the paired excess over the exact planner with the same memory

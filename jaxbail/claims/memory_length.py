@@ -52,7 +52,7 @@ TITLE = "Memory length sets the regret: exact BAIL from the last K episodes on h
 SETTINGS: dict[str, dict[str, Any]] = {
     "quick": {"episodes": 200, "seeds": 200, "eps": 0.1, "windows": [1, 2, 4, 8, 16, 32, 64],
               "instance": {"num_tasks": 3, "horizon": 5}, "seed": 0, "window_checkpoint": "hard-alibi",
-              "llm_windows": [4, 32], "checkpoints": {"unbounded": "hard-recurrent"}},
+              "llm_windows": [4], "checkpoints": {"unbounded": "hard-recurrent"}},
     "full": {"episodes": 2000, "seeds": 400, "eps": 0.1, "windows": [1, 2, 4, 8, 16, 32, 64],
              "instance": {"num_tasks": 3, "horizon": 5}, "seed": 0, "window_checkpoint": "hard-alibi",
              "checkpoints": {"unbounded": "hard-recurrent"}},
