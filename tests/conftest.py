@@ -29,6 +29,11 @@ _SETTINGS = {
 for _name, _value in _SETTINGS.items():
     jax.config.update(_name, _value)
     os.environ[_name.upper()] = str(_value)  # inherited by subprocesses and notebook kernels
+# The worker processes themselves do not write the persistent cache: their in-memory cache already shares
+# compiles among their tests, and an XLA:CPU executable serialization crashed a worker once (SIGSEGV in
+# ``executable.serialize`` during a cache write, in a run that otherwise passed twice). Subprocesses and
+# notebook kernels (``JAX_ENABLE_COMPILATION_CACHE`` unset) still share the directory.
+jax.config.update("jax_enable_compilation_cache", False)
 
 # pytest-xdist's ``--dist loadfile`` hands whole files to the workers in collection order. Starting the
 # longest files first (longest-processing-time-first) keeps the two workers' loads even; the order of the
