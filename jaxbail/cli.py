@@ -137,8 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--out", metavar="DIR", help="where to write the figures (default: RESULTS)")
 
     repro = sub.add_parser("reproduce", help="the paper's claims 1-5: figures, summary.md and summary.json")
-    repro.add_argument("--quick", action="store_true", help="fewer seeds and episodes (about 3 minutes on 2 cores, "
-                       "half that once its compilations are cached)")
+    repro.add_argument("--quick", action="store_true", help="fewer seeds and episodes (under 3 minutes on 2 cores, "
+                       "about half that once its compilations are cached)")
     repro.add_argument("--out", metavar="DIR", default="results/reproduce", help="output directory")
 
     pre = sub.add_parser("pretrain", help="pretrain the LLM planner (llm; recurrent or transformer) on an instance; "
