@@ -131,6 +131,17 @@ def verdict_absolute(series: list[dict[str, Any]]) -> dict[str, Any]:
     return {"holds": holds, "min_margin": margins, "supported": bool(series) and all(holds)}
 
 
+def _regret_under_bound(env, planner, run) -> dict[str, Any]:
+    """A run's deployment delta, its regret curve (mean and SE per logged episode) and SPEC 6's absolute bound
+    computed with the delta's upper 95% end (``bound_delta``): the entry :func:`verdict_absolute` checks."""
+    delta = _delta(run)
+    delta_hi = min(1.0, max(0.0, delta["ci95"][1]))
+    regret_mean, _, regret_hi = stats.curve_ci(run.gap_regret)
+    return {"delta": delta, "bound_delta": delta_hi, "episodes": run.episodes.tolist(),
+            "regret_mean": regret_mean.tolist(), "regret_se": ((regret_hi - regret_mean) / stats.Z95).tolist(),
+            "bound": absolute_bound_curve(env, planner, run.episodes, delta_hi).tolist()}
+
+
 def _delta(result) -> dict[str, Any]:
     from jaxbail.llm.deployment import delta_estimate
 
@@ -192,7 +203,7 @@ def coverage_contrast(entries: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _coverage(settings: dict[str, Any], key: jax.Array, progress: bool) -> dict[str, Any]:
     """eps_llm on ``hard`` with the :data:`COVERAGE` checkpoints beside eps_bail (paired seeds)."""
-    from jaxbail.llm.checkpoint import load_checkpoint, shipped_checkpoint
+    from jaxbail.llm.checkpoint import shipped_checkpoint
 
     env = hard(**HARD)
     eps = float(settings["eps"])
@@ -206,17 +217,10 @@ def _coverage(settings: dict[str, Any], key: jax.Array, progress: bool) -> dict[
     num_prompts = int(settings["heldout_prompts"])
     entries = []
     for (name, data), run, planner in zip(COVERAGE, runs, llms):
-        delta = _delta(run)
-        delta_hi = min(1.0, max(0.0, delta["ci95"][1]))
-        regret_mean, _, regret_hi = stats.curve_ci(run.gap_regret)
         excess = stats.mean_ci(run.gap_regret[:, -1] - base.gap_regret[:, -1])
-        behaviour = load_checkpoint(shipped_checkpoint(name))[3].get("behaviour", "uniform")
-        entries.append({"checkpoint": name, "data": data, "behaviour": behaviour, "delta": delta,
-                        "delta_heldout": heldout_delta(shipped_checkpoint(name), num_prompts),
-                        "bound_delta": delta_hi, "episodes": run.episodes.tolist(),
-                        "regret_mean": regret_mean.tolist(),
-                        "regret_se": ((regret_hi - regret_mean) / stats.Z95).tolist(),
-                        "bound": absolute_bound_curve(env, planner, run.episodes, delta_hi).tolist(),
+        held = heldout_delta(shipped_checkpoint(name), num_prompts)
+        entries.append({"checkpoint": name, "data": data, "behaviour": held["behaviour"], "delta_heldout": held,
+                        **_regret_under_bound(env, planner, run),
                         "excess_at_T": excess.mean, "excess_se": excess.se, "_final": run.gap_regret[:, -1]})
     paired = entries[1].pop("_final") - entries[0].pop("_final")
     for entry in entries:
@@ -261,21 +265,14 @@ def run(settings: dict[str, Any], *, progress: bool = False) -> dict[str, Any]:
     for (name, n), run, planner in zip(CHECKPOINTS, runs, llms):
         diff = run.gap_regret - base.gap_regret
         mean, lo, hi = stats.curve_ci(diff)
-        delta = _delta(run)
-        delta_hi = min(1.0, max(0.0, delta["ci95"][1]))
-        predicted = (1 - eps) * episodes * env.horizon * delta_hi * dmax
+        under = _regret_under_bound(env, planner, run)
+        predicted = (1 - eps) * episodes * env.horizon * under["bound_delta"] * dmax
         record = load_checkpoint(shipped_checkpoint(name))[3]
-        regret_mean, _, regret_hi = stats.curve_ci(run.gap_regret)
-        series.append({"checkpoint": name, "num_trajectories": n, "delta": delta,
-                       "delta_deployment": delta,
+        series.append({"checkpoint": name, "num_trajectories": n, **under, "delta_deployment": under["delta"],
                        "delta_heldout": heldout_delta(shipped_checkpoint(name), num_prompts),
                        "delta_recorded": {k: record["deployment"][k] for k in ("delta", "lo", "hi", "episodes")},
-                       "bound_delta": delta_hi,
-                       "episodes": episodes.tolist(), "excess_mean": mean.tolist(),
-                       "excess_se": ((hi - mean) / stats.Z95).tolist(), "predicted": predicted.tolist(),
-                       "regret_mean": regret_mean.tolist(),
-                       "regret_se": ((regret_hi - regret_mean) / stats.Z95).tolist(),
-                       "bound": absolute_bound_curve(env, planner, episodes, delta_hi).tolist(),
+                       "excess_mean": mean.tolist(), "excess_se": ((hi - mean) / stats.Z95).tolist(),
+                       "predicted": predicted.tolist(),
                        "regret_eps_llm": float(run.gap_regret[:, -1].mean()), "_diff": diff[:, -1]})
     ordered = sorted(series, key=lambda e: e["delta"]["mean"], reverse=True)
     paired = ordered[0]["_diff"] - ordered[-1]["_diff"]

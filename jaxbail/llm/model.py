@@ -256,16 +256,16 @@ def ring_layout(config: "ModelConfig", window: int, episode: jax.Array, offset: 
     length = config.episode_tokens
     episode = jnp.asarray(episode, jnp.int32)
     offset = jnp.asarray(offset, jnp.int32)
-    slopes = alibi_slopes(config.heads)[:, None]
-    own = jnp.arange(-1, length)  # slot j holds offset j - 1 (slot 0: BOS)
-    bias = jnp.where(own >= 0, -slopes * (offset - own).astype(jnp.float32), 0.0)
-    bias = jnp.where((own <= offset)[None], bias, -jnp.inf)
+    query = (1 + episode * length + offset)[None]  # the token's stream position
+    own = jnp.arange(-1, length)  # slot j holds offset j - 1 (slot 0: BOS, stream position 0)
+    own_positions = jnp.where(own >= 0, 1 + episode * length + own, 0)
+    bias = jnp.where((own <= offset)[None], alibi_bias(config.heads, query, own_positions)[:, 0], -jnp.inf)
     rows = window - 1
     slot = jnp.arange(rows * length)
     row, row_offset = slot // length, slot % length
     held = (episode - 1) - (episode - 1 - row) % max(rows, 1)  # the latest earlier episode stored in each row
-    distance = ((episode - held) * length + offset - row_offset).astype(jnp.float32)
-    ring_bias = jnp.where((held >= 0)[None], -slopes * distance, -jnp.inf)
+    ring_positions = 1 + held * length + row_offset
+    ring_bias = jnp.where((held >= 0)[None], alibi_bias(config.heads, query, ring_positions)[:, 0], -jnp.inf)
     return bias, ring_bias
 
 
